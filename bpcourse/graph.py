@@ -1,0 +1,90 @@
+"""Graph traversal shared by the scalar and tensor engines.
+
+Both engines store, in every node, the tuple of nodes it was computed from
+(its *parents*). Backpropagation needs the nodes in an order where every node
+comes after all of its parents (a topological order); the backward pass then
+walks that order in reverse, so a node's gradient is complete before it is
+passed on to its parents.
+
+The traversal here is iterative: an explicit stack replaces recursion, so a
+chain of a million nodes is as fine as a chain of ten.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from operator import attrgetter
+from typing import TypeVar
+
+Node = TypeVar("Node", bound=Hashable)
+
+_default_parents = attrgetter("parents")
+
+
+def topological_order(root: Node, parents: Callable[[Node], Iterable[Node]] = _default_parents) -> list[Node]:
+    """Every node reachable from ``root``, parents before children.
+
+    ``parents(node)`` returns the nodes a node was computed from (default: its
+    ``.parents`` attribute). ``root`` comes last. Each node appears once, even
+    when it feeds several children (a fan-out, which is a merge on the way back).
+
+    This is a depth-first post-order with an explicit stack: a node is emitted
+    once every one of its parents has been emitted.
+    """
+    order: list[Node] = []
+    visited = {root}
+    stack = [(root, iter(parents(root)))]
+    push, pop, emit, mark = stack.append, stack.pop, order.append, visited.add
+    while stack:
+        node, pending = stack[-1]
+        for parent in pending:
+            if parent not in visited:
+                mark(parent)
+                push((parent, iter(parents(parent))))
+                break
+        else:
+            pop()
+            emit(node)
+    return order
+
+
+def topological_order_problems(
+    order: Sequence[Node],
+    root: Node,
+    parents: Callable[[Node], Iterable[Node]] = _default_parents,
+) -> list[str]:
+    """Why ``order`` is not a valid topological order of the graph under ``root``.
+
+    Returns an empty list when it is valid: it holds exactly the nodes reachable
+    from ``root``, each once, and every node comes after all of its parents.
+    Nodes are compared by identity, so two nodes with equal values stay distinct.
+    """
+    problems: list[str] = []
+    expected = {id(node) for node in topological_order(root, parents)}
+    position: dict[int, int] = {}
+    for index, node in enumerate(order):
+        if id(node) in position:
+            problems.append(f"a node appears twice (positions {position[id(node)]} and {index})")
+        position[id(node)] = index
+    missing = expected - position.keys()
+    extra = position.keys() - expected
+    if missing:
+        problems.append(f"{len(missing)} node(s) reachable from the root are missing")
+    if extra:
+        problems.append(f"{len(extra)} node(s) are not part of the graph under the root")
+    for index, node in enumerate(order):
+        for parent in parents(node):
+            where = position.get(id(parent))
+            if where is not None and where > index:
+                problems.append(f"the node at position {index} comes before its parent at position {where}")
+                return problems
+    return problems
+
+
+def is_topological_order(
+    order: Sequence[Node],
+    root: Node,
+    parents: Callable[[Node], Iterable[Node]] = _default_parents,
+) -> bool:
+    """True when ``order`` lists the graph under ``root`` with parents first."""
+    return not topological_order_problems(order, root, parents)

@@ -1,0 +1,745 @@
+"""The tensor engine: nodes over numpy arrays, built from a table of ops.
+
+Each op is one class in ``TENSOR_OPS`` holding, side by side:
+
+* ``forward(*arrays, **params) -> (out, saved)``: the value, plus what the
+  backward rule needs from the forward pass (the cache);
+* ``vjp(upstream, saved, needs) -> grads``: the node-local backward rule, a
+  vector-Jacobian product: upstream gradient in, one gradient per input out
+  (``None`` where ``needs`` says that input wants no gradient);
+* ``jvp(tangents, saved) -> tangent``: the same local derivative used in
+  forward mode, a Jacobian-vector product.
+
+Conventions of the course: column vectors, z = W x + b with W of shape (m, n),
+a batch X of shape (n, B) with one example per column, b of shape (m, 1)
+broadcast across the columns.
+
+Gradient policy, as in PyTorch: ``backward()`` adds into the ``.grad`` of
+leaves (parameters and inputs created with ``requires_grad=True``), reusing
+the same buffer from step to step; ``zero_grad`` fills it with zeros. Interior
+nodes hold the gradient of the latest pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from bpcourse import kinks
+from bpcourse.graph import topological_order
+
+ArrayLike = Any  # anything np.asarray accepts
+
+
+def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Sum ``grad`` down to ``shape``, undoing numpy broadcasting.
+
+    An input that was broadcast (a bias (m, 1) added to every column of an
+    (m, B) array) was used once per copy, so its gradient is the sum of the
+    copies' gradients: this is the merge rule applied to broadcasting.
+    """
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    if extra > 0:
+        grad = grad.sum(axis=tuple(range(extra)))
+    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    if stretched:
+        grad = grad.sum(axis=stretched, keepdims=True)
+    return grad
+
+
+class TensorOp:
+    """Base of the op table. Subclasses define forward, vjp and jvp together."""
+
+    name: ClassVar[str]
+    symbol: ClassVar[str]
+
+    @staticmethod
+    def forward(*arrays: np.ndarray, **params: Any) -> tuple[np.ndarray, Any]:
+        raise NotImplementedError
+
+    @staticmethod
+    def vjp(g: np.ndarray, saved: Any, needs: Sequence[bool]) -> tuple[np.ndarray | None, ...]:
+        raise NotImplementedError
+
+    @staticmethod
+    def jvp(tangents: Sequence[np.ndarray], saved: Any) -> np.ndarray:
+        raise NotImplementedError
+
+
+TENSOR_OPS: dict[str, type[TensorOp]] = {}
+
+
+def register(op: type[TensorOp]) -> type[TensorOp]:
+    """Add an op class to the table (a class decorator)."""
+    for rule in ("forward", "vjp", "jvp"):
+        if rule not in vars(op):
+            raise TypeError(f"op {op.__name__} must define its own {rule} rule")
+    TENSOR_OPS[op.name] = op
+    return op
+
+
+# -- elementwise arithmetic (numpy broadcasting; unbroadcast on the way back) -------
+@register
+class Add(TensorOp):
+    """z = x + y;  dL/dx = g, dL/dy = g (each summed to its own shape)."""
+
+    name, symbol = "add", "+"
+
+    @staticmethod
+    def forward(x, y):
+        return x + y, (x.shape, y.shape)
+
+    @staticmethod
+    def vjp(g, saved, needs):
+        xs, ys = saved
+        return unbroadcast(g, xs), unbroadcast(g, ys)
+
+    @staticmethod
+    def jvp(tangents, saved):
+        return tangents[0] + tangents[1]
+
+
+@register
+class Sub(TensorOp):
+    """z = x - y;  dL/dx = g, dL/dy = -g."""
+
+    name, symbol = "sub", "-"
+
+    @staticmethod
+    def forward(x, y):
+        return x - y, (x.shape, y.shape)
+
+    @staticmethod
+    def vjp(g, saved, needs):
+        xs, ys = saved
+        return unbroadcast(g, xs), (unbroadcast(-g, ys) if needs[1] else None)
+
+    @staticmethod
+    def jvp(tangents, saved):
+        return tangents[0] - tangents[1]
+
+
+@register
+class Mul(TensorOp):
+    """z = x ⊙ y;  dL/dx = g ⊙ y, dL/dy = g ⊙ x."""
+
+    name, symbol = "mul", "×"
+
+    @staticmethod
+    def forward(x, y):
+        return x * y, (x, y)
+
+    @staticmethod
+    def vjp(g, saved, needs):
+        x, y = saved
+        return (
+            unbroadcast(g * y, x.shape) if needs[0] else None,
+            unbroadcast(g * x, y.shape) if needs[1] else None,
+        )
+
+    @staticmethod
+    def jvp(tangents, saved):
+        x, y = saved
+        return tangents[0] * y + x * tangents[1]
+
+
+@register
+class Div(TensorOp):
+    """z = x / y;  dL/dx = g / y, dL/dy = -g ⊙ z / y."""
+
+    name, symbol = "div", "÷"
+
+    @staticmethod
+    def forward(x, y):
+        z = x / y
+        return z, (x, y, z)
+
+    @staticmethod
+    def vjp(g, saved, needs):
+        x, y, z = saved
+        return (
+            unbroadcast(g / y, x.shape) if needs[0] else None,
+            unbroadcast(-g * z / y, y.shape) if needs[1] else None,
+        )
+
+    @staticmethod
+    def jvp(tangents, saved):
+        x, y, z = saved
+        return (tangents[0] - z * tangents[1]) / y
+
+
+@register
+class Neg(TensorOp):
+    """z = -x;  dL/dx = -g."""
+
+    name, symbol = "neg", "neg"
+
+    @staticmethod
+    def forward(x):
+        return -x, None
+
+    @staticmethod
+    def vjp(g, saved, needs):
+        return (-g,)
+
+    @staticmethod
+    def jvp(tangents, saved):
+        return -tangents[0]
+
+
+# -- linear algebra -------------------------------------------------------------------
+@register
+class MatMul(TensorOp):
+    """Z = A B;  dL/dA = G Bᵀ, dL/dB = Aᵀ G."""
+
+    name, symbol = "matmul", "@"
+
+    @staticmethod
+    def forward(a, b):
+        return a @ b, (a, b)
+
+    @staticmethod
+    def vjp(g, saved, needs):
+        a, b = saved
+        return (g @ b.T if needs[0] else None, a.T @ g if needs[1] else None)
+
+    @staticmethod
+    def jvp(tangents, saved):
+        a, b = saved
+        return tangents[0] @ b + a @ tangents[1]
+
+
+@register
+class Affine(TensorOp):
+    """Z = W X + b, W (m, n), X (n, B), b (m, 1) broadcast over the B columns.
+
+    With G = dL/dZ (m, B):  dL/dW = G Xᵀ,  dL/db = Σ_columns G,  dL/dX = Wᵀ G.
+    """
+
+    name, symbol = "affine", "Wx+b"
+
+    @staticmethod
+    def forward(w, x, b):
+        return w @ x + b, (w, x)
+
+    @staticmethod
+    def vjp(g, saved, needs):
+        w, x = saved
+        return (
+            g @ x.T if needs[0] else None,
+            w.T @ g if needs[1] else None,
+            g.sum(axis=1, keepdims=True) if needs[2] else None,
+        )
+
+    @staticmethod
+    def jvp(tangents, saved):
+        w, x = saved
+        tw, tx, tb = tangents
+        return tw @ x + w @ tx + tb
+
+
+# -- reductions and shape ---------------------------------------------------------------
+@register
+class Sum(TensorOp):
+    """z = Σ x over ``axis`` (all axes when None);  dL/dx = g copied back over that axis."""
+
+    name, symbol = "sum", "Σ"
+
+    @staticmethod
+    def forward(x, axis=None, keepdims=False):
+        return x.sum(axis=axis, keepdims=keepdims), (x.shape, axis, keepdims)
+
+    @staticmethod
+    def vjp(g, saved, needs):
+        shape, axis, keepdims = saved
+        if axis is not None and not keepdims:
+            g = np.expand_dims(g, axis)
+        return (np.broadcast_to(g, shape),)
+
+    @staticmethod
+    def jvp(tangents, saved):
+        shape, axis, keepdims = saved
+        return tangents[0].sum(axis=axis, keepdims=keepdims)
+
+
+@register
+class Mean(TensorOp):
+    """z = mean of x over ``axis`` (N entries);  dL/dx = g / N copied back over that axis."""
+
+    name, symbol = "mean", "mean"
+
+    @staticmethod
+    def forward(x, axis=None, keepdims=False):
+        out = x.mean(axis=axis, keepdims=keepdims)
+        count = x.size // max(out.size, 1)
+        return out, (x.shape, axis, keepdims, count)
+
+    @staticmethod
+    def vjp(g, saved, needs):
+        shape, axis, keepdims, count = saved
+        if axis is not None and not keepdims:
+            g = np.expand_dims(g, axis)
+        return (np.broadcast_to(g / count, shape),)
+
+    @staticmethod
+    def jvp(tangents, saved):
+        shape, axis, keepdims, count = saved
+        return tangents[0].mean(axis=axis, keepdims=keepdims)
+
+
+@register
+class Reshape(TensorOp):
+    """z = x viewed with a new shape;  dL/dx = g viewed with x's shape."""
+
+    name, symbol = "reshape", "reshape"
+
+    @staticmethod
+    def forward(x, shape=()):
+        out = x.reshape(shape)
+        return out, (x.shape, out.shape)
+
+    @staticmethod
+    def vjp(g, saved, needs):
+        return (g.reshape(saved[0]),)
+
+    @staticmethod
+    def jvp(tangents, saved):
+        return tangents[0].reshape(saved[1])
+
+
+@register
+class Transpose(TensorOp):
+    """z = xᵀ (axes reversed);  dL/dx = gᵀ."""
+
+    name, symbol = "transpose", "ᵀ"
+
+    @staticmethod
+    def forward(x):
+        return x.T, None
+
+    @staticmethod
+    def vjp(g, saved, needs):
+        return (g.T,)
+
+    @staticmethod
+    def jvp(tangents, saved):
+        return tangents[0].T
+
+
+# -- elementwise functions (the activation rows of the rules table) --------------------
+@register
+class Exp(TensorOp):
+    """a = eᶻ;  dL/dz = g ⊙ a."""
+
+    name, symbol = "exp", "exp"
+
+    @staticmethod
+    def forward(z):
+        a = np.exp(z)
+        return a, a
+
+    @staticmethod
+    def vjp(g, a, needs):
+        return (g * a,)
+
+    @staticmethod
+    def jvp(tangents, a):
+        return tangents[0] * a
+
+
+@register
+class Log(TensorOp):
+    """a = ln z;  dL/dz = g / z."""
+
+    name, symbol = "log", "log"
+
+    @staticmethod
+    def forward(z):
+        return np.log(z), z
+
+    @staticmethod
+    def vjp(g, z, needs):
+        return (g / z,)
+
+    @staticmethod
+    def jvp(tangents, z):
+        return tangents[0] / z
+
+
+@register
+class ReLU(TensorOp):
+    """a = max(0, z);  dL/dz = g ⊙ 1[z > 0] (the mask comes from z, the pre-activation)."""
+
+    name, symbol = "relu", "relu"
+
+    @staticmethod
+    def forward(z):
+        mask = z > 0
+        kinks.note(mask)
+        return z * mask, mask
+
+    @staticmethod
+    def vjp(g, mask, needs):
+        return (g * mask,)
+
+    @staticmethod
+    def jvp(tangents, mask):
+        return tangents[0] * mask
+
+
+@register
+class Sigmoid(TensorOp):
+    """a = σ(z);  dL/dz = g ⊙ a ⊙ (1 - a) (from the cached activation a)."""
+
+    name, symbol = "sigmoid", "σ"
+
+    @staticmethod
+    def forward(z):
+        # exp(-|z|) never overflows; the two halves give σ(z) on each side of 0.
+        e = np.exp(-np.abs(z))
+        a = np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+        return a, a
+
+    @staticmethod
+    def vjp(g, a, needs):
+        return (g * a * (1.0 - a),)
+
+    @staticmethod
+    def jvp(tangents, a):
+        return tangents[0] * a * (1.0 - a)
+
+
+@register
+class Tanh(TensorOp):
+    """a = tanh(z);  dL/dz = g ⊙ (1 - a²) (from the cached activation a)."""
+
+    name, symbol = "tanh", "tanh"
+
+    @staticmethod
+    def forward(z):
+        a = np.tanh(z)
+        return a, a
+
+    @staticmethod
+    def vjp(g, a, needs):
+        return (g * (1.0 - a * a),)
+
+    @staticmethod
+    def jvp(tangents, a):
+        return tangents[0] * (1.0 - a * a)
+
+
+# -- losses -------------------------------------------------------------------------------
+def _softmax(z: np.ndarray) -> np.ndarray:
+    """Softmax down each column, shifted by the column max so exp cannot overflow."""
+    e = np.exp(z - z.max(axis=0, keepdims=True))
+    return e / e.sum(axis=0, keepdims=True)
+
+
+@register
+class SoftmaxCrossEntropy(TensorOp):
+    """L = -(1/B) Σ_k Σ_i Y[i,k] log softmax(Z[:,k])_i for logits Z (K, B).
+
+    Y holds one label distribution per column (one-hot or soft; each column
+    sums to 1). Fused through log-sum-exp: dL/dZ = (P - Y) / B.
+    """
+
+    name, symbol = "softmax_ce", "softmax-CE"
+
+    @staticmethod
+    def forward(z, y=None):
+        shifted = z - z.max(axis=0, keepdims=True)
+        log_norm = np.log(np.exp(shifted).sum(axis=0, keepdims=True))
+        log_p = shifted - log_norm
+        batch = z.shape[1] if z.ndim == 2 else 1
+        loss = -(y * log_p).sum() / batch
+        return np.asarray(loss, dtype=z.dtype), (np.exp(log_p), y, batch)
+
+    @staticmethod
+    def vjp(g, saved, needs):
+        p, y, batch = saved
+        return ((p - y) * (g / batch),)
+
+    @staticmethod
+    def jvp(tangents, saved):
+        p, y, batch = saved
+        return np.asarray(((p - y) * tangents[0]).sum() / batch)
+
+
+@register
+class MeanSquaredError(TensorOp):
+    """L = (1/B) Σ_k ½‖a_k - y_k‖² over the B columns (½‖a - y‖² for one column);  dL/da = (a - y)/B."""
+
+    name, symbol = "mse", "½‖a-y‖²"
+
+    @staticmethod
+    def forward(a, y=None):
+        diff = a - y
+        batch = a.shape[1] if a.ndim == 2 else 1
+        return np.asarray(0.5 * (diff * diff).sum() / batch, dtype=a.dtype), (diff, batch)
+
+    @staticmethod
+    def vjp(g, saved, needs):
+        diff, batch = saved
+        return (diff * (g / batch),)
+
+    @staticmethod
+    def jvp(tangents, saved):
+        diff, batch = saved
+        return np.asarray((diff * tangents[0]).sum() / batch)
+
+
+# -- the node -------------------------------------------------------------------------------
+class Tensor:
+    """A node of a tensor computation graph over a numpy array.
+
+    ``data`` is the forward value (float64 by default, float32 kept as is),
+    ``grad`` is dL/d(this node) after ``L.backward()`` (same shape as data, or
+    None before any gradient reached it), ``parents`` are the input nodes and
+    ``op`` the row of ``TENSOR_OPS`` that made it (None for a leaf).
+    ``tangent``, when set on an input, is pushed forward through every op
+    (forward mode): ``out.tangent`` is then J·tangent.
+    """
+
+    __slots__ = ("data", "grad", "parents", "op", "saved", "requires_grad", "label", "tangent", "_owns_grad")
+    __array_priority__ = 1000  # so that ndarray + Tensor defers to Tensor.__radd__
+
+    def __init__(
+        self,
+        data: ArrayLike,
+        requires_grad: bool = True,
+        label: str = "",
+        dtype: Any = None,
+        tangent: ArrayLike | None = None,
+    ) -> None:
+        array = np.asarray(data)
+        if dtype is None:
+            dtype = array.dtype if array.dtype in (np.float32, np.float64) else np.float64
+        self.data = array.astype(dtype, copy=False)
+        self.grad: np.ndarray | None = None
+        self.parents: tuple[Tensor, ...] = ()
+        self.op: type[TensorOp] | None = None
+        self.saved: Any = None
+        self.requires_grad = requires_grad
+        self.label = label
+        self.tangent = None if tangent is None else np.asarray(tangent, dtype=dtype).reshape(self.data.shape)
+        self._owns_grad = False
+
+    # -- array-like conveniences ------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    def item(self) -> float:
+        return self.data.item()
+
+    def numpy(self) -> np.ndarray:
+        return self.data
+
+    def __repr__(self) -> str:
+        name = f"{self.label}: " if self.label else ""
+        op = self.op.name if self.op else "leaf"
+        return f"Tensor({name}{op}, shape={self.shape}, dtype={self.dtype})"
+
+    # -- operators ------------------------------------------------------------------------
+    def __add__(self, other: Tensor | ArrayLike) -> Tensor:
+        return apply(Add, self, other)
+
+    def __radd__(self, other: ArrayLike) -> Tensor:
+        return apply(Add, other, self)
+
+    def __sub__(self, other: Tensor | ArrayLike) -> Tensor:
+        return apply(Sub, self, other)
+
+    def __rsub__(self, other: ArrayLike) -> Tensor:
+        return apply(Sub, other, self)
+
+    def __mul__(self, other: Tensor | ArrayLike) -> Tensor:
+        return apply(Mul, self, other)
+
+    def __rmul__(self, other: ArrayLike) -> Tensor:
+        return apply(Mul, other, self)
+
+    def __truediv__(self, other: Tensor | ArrayLike) -> Tensor:
+        return apply(Div, self, other)
+
+    def __rtruediv__(self, other: ArrayLike) -> Tensor:
+        return apply(Div, other, self)
+
+    def __neg__(self) -> Tensor:
+        return apply(Neg, self)
+
+    def __matmul__(self, other: Tensor | ArrayLike) -> Tensor:
+        return apply(MatMul, self, other)
+
+    def __rmatmul__(self, other: ArrayLike) -> Tensor:
+        return apply(MatMul, other, self)
+
+    @property
+    def T(self) -> Tensor:
+        return apply(Transpose, self)
+
+    def transpose(self) -> Tensor:
+        return apply(Transpose, self)
+
+    def reshape(self, *shape: int) -> Tensor:
+        if len(shape) == 1 and isinstance(shape[0], tuple | list):
+            shape = tuple(shape[0])
+        return apply(Reshape, self, shape=shape)
+
+    def sum(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
+        return apply(Sum, self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
+        return apply(Mean, self, axis=axis, keepdims=keepdims)
+
+    def exp(self) -> Tensor:
+        return apply(Exp, self)
+
+    def log(self) -> Tensor:
+        return apply(Log, self)
+
+    def relu(self) -> Tensor:
+        return apply(ReLU, self)
+
+    def sigmoid(self) -> Tensor:
+        return apply(Sigmoid, self)
+
+    def tanh(self) -> Tensor:
+        return apply(Tanh, self)
+
+    # -- reverse mode ----------------------------------------------------------------------
+    def backward(self, upstream: ArrayLike | None = None) -> None:
+        """Fill ``.grad`` of every node under this one with d(self)/d(node) · upstream.
+
+        ``upstream`` defaults to 1 for a single-entry tensor (a loss). Nodes are
+        visited in reverse topological order; each applies its op's vjp rule
+        and the contributions a node receives from its children are summed.
+        """
+        if upstream is None:
+            if self.data.size != 1:
+                raise ValueError(
+                    f"backward() without an upstream gradient needs a single-entry output, "
+                    f"not shape {self.shape}"
+                )
+            upstream = np.ones_like(self.data)
+        upstream = np.asarray(upstream, dtype=self.dtype)
+        if upstream.shape != self.shape:
+            raise ValueError(f"upstream gradient has shape {upstream.shape}, output has {self.shape}")
+        order = topological_order(self)
+        for node in order:
+            if node.op is not None:
+                node.grad = None
+        self._accumulate(upstream)
+        for node in reversed(order):
+            if node.op is None or node.grad is None:
+                continue
+            parents = node.parents
+            needs = tuple(p.requires_grad for p in parents)
+            grads = node.op.vjp(node.grad, node.saved, needs)
+            for parent, grad, need in zip(parents, grads, needs, strict=True):
+                if need:
+                    parent._accumulate(grad)
+
+    def _accumulate(self, grad: np.ndarray) -> None:
+        """Add one gradient contribution (the merge rule)."""
+        if self.op is None:
+            # A leaf keeps one buffer for its whole life and adds into it in place.
+            if self.grad is None or self.grad.shape != self.shape:
+                self.grad = np.zeros_like(self.data)
+            self.grad += grad
+        elif self.grad is None:
+            # The first contribution is kept as is; it may be another node's array.
+            self.grad, self._owns_grad = grad, False
+        elif self._owns_grad:
+            self.grad += grad
+        else:
+            self.grad, self._owns_grad = self.grad + grad, True
+
+    def zero_grad(self) -> None:
+        """Zero the gradient of every leaf under this node (reusing the buffers)."""
+        zero_grad(node for node in topological_order(self) if node.op is None)
+
+
+def zero_grad(tensors: Iterable[Tensor]) -> None:
+    """Set the gradient of each given leaf to zero, keeping its buffer."""
+    for tensor in tensors:
+        if tensor.grad is not None:
+            tensor.grad.fill(0.0)
+
+
+def as_tensor(value: Tensor | ArrayLike, dtype: Any = None) -> Tensor:
+    """``value`` itself if it is a Tensor, else a constant (no gradient) of that dtype."""
+    if isinstance(value, Tensor):
+        return value
+    return Tensor(value, requires_grad=False, dtype=dtype)
+
+
+def apply(op: type[TensorOp], *inputs: Tensor | ArrayLike, **params: Any) -> Tensor:
+    """Run ``op`` forward on ``inputs`` and record the node for the backward pass.
+
+    Plain numbers and arrays become constants of the first tensor input's dtype.
+    """
+    dtype = next((x.dtype for x in inputs if isinstance(x, Tensor)), None)
+    parents = tuple(as_tensor(x, dtype) for x in inputs)
+    out, saved = op.forward(*(p.data for p in parents), **params)
+    node = Tensor.__new__(Tensor)
+    node.data = out
+    node.grad = None
+    node.parents = parents
+    node.op = op
+    node.requires_grad = any(p.requires_grad for p in parents)
+    node.label = ""
+    node._owns_grad = False
+    node.tangent = None
+    if any(p.tangent is not None for p in parents):
+        tangents = [np.zeros_like(p.data) if p.tangent is None else p.tangent for p in parents]
+        node.tangent = op.jvp(tangents, saved)
+    # Without a gradient to compute, the cache is not needed: let it go now.
+    node.saved = saved if node.requires_grad else None
+    return node
+
+
+def affine(W: Tensor | ArrayLike, x: Tensor | ArrayLike, b: Tensor | ArrayLike) -> Tensor:
+    """z = W x + b: W (m, n), x (n, 1) or a batch (n, B), b (m, 1) -> (m, 1) or (m, B)."""
+    return apply(Affine, W, x, b)
+
+
+def softmax_cross_entropy(z: Tensor, y: ArrayLike) -> Tensor:
+    """Mean cross-entropy of softmax(z) against labels y, both (K, B) (or (K, 1)).
+
+    y holds a distribution per column: one-hot or soft, each column summing to 1.
+    """
+    labels = np.asarray(y, dtype=z.dtype)
+    if labels.shape != z.shape:
+        raise ValueError(f"labels have shape {labels.shape}, logits have {z.shape}")
+    return apply(SoftmaxCrossEntropy, z, y=labels)
+
+
+def mse(a: Tensor, y: ArrayLike) -> Tensor:
+    """(1/B) Σ_k ½‖a_k - y_k‖² over the B columns of a and y (both (m, B))."""
+    target = np.asarray(y, dtype=a.dtype)
+    if target.shape != a.shape:
+        raise ValueError(f"targets have shape {target.shape}, outputs have {a.shape}")
+    return apply(MeanSquaredError, a, y=target)
+
+
+def softmax(z: ArrayLike) -> np.ndarray:
+    """Numerically stable softmax down the columns of z (K, B) (or of a (K, 1) column)."""
+    return _softmax(np.asarray(z, dtype=float))
