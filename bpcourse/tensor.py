@@ -22,7 +22,8 @@ nodes hold the gradient of the latest pass.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import numpy as np
@@ -684,6 +685,23 @@ def zero_grad(tensors: Iterable[Tensor]) -> None:
             tensor.grad.fill(0.0)
 
 
+_recording = True  # False inside no_grad(): ops keep no graph and no cache
+
+
+@contextmanager
+def no_grad() -> Iterator[None]:
+    """Evaluate without recording a graph (inference, or the forward pass of checkpointing).
+
+    Inside the block every op's result is a constant: no parents, no cache.
+    """
+    global _recording
+    previous, _recording = _recording, False
+    try:
+        yield
+    finally:
+        _recording = previous
+
+
 def as_tensor(value: Tensor | ArrayLike, dtype: Any = None) -> Tensor:
     """``value`` itself if it is a Tensor, else a constant (no gradient) of that dtype."""
     if isinstance(value, Tensor):
@@ -702,9 +720,9 @@ def apply(op: type[TensorOp], *inputs: Tensor | ArrayLike, **params: Any) -> Ten
     node = Tensor.__new__(Tensor)
     node.data = out
     node.grad = None
-    node.parents = parents
-    node.op = op
-    node.requires_grad = any(p.requires_grad for p in parents)
+    node.requires_grad = _recording and any(p.requires_grad for p in parents)
+    node.parents = parents if node.requires_grad else ()
+    node.op = op if node.requires_grad else None
     node.label = ""
     node._owns_grad = False
     node.tangent = None
