@@ -1,0 +1,58 @@
+"""Self-checks for the notebooks: ``check(affine_backward)`` right after an exercise.
+
+The learner's function is tried on fresh random inputs, compared with the
+engine (which agrees with finite differences on those inputs), and the result
+is shown as one line per output: a tick, or a cross with what is wrong in
+words (a transposed product, a missing sum at a merge, ...). A function that
+still raises NotImplementedError reads "not implemented yet".
+
+``grade(name, function)`` does the same and returns the points as a plain
+number: the graded nbgrader cells end with it, and nbgrader reads the number
+as partial credit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from bpcourse.exercises import get
+from bpcourse.exercises.core import Verdict, call_directly, judge
+
+
+def _name_of(function: Callable[..., Any], name: str | None) -> str:
+    if name is not None:
+        return name
+    found = getattr(function, "__name__", None)
+    if not found:
+        raise TypeError("pass the exercise's function itself, e.g. check(affine_backward)")
+    return found
+
+
+def verdict(function: Callable[..., Any], name: str | None = None, seed: int | None = None) -> Verdict:
+    """Judge ``function`` as the exercise ``name`` (default: the function's own name)."""
+    exercise = get(_name_of(function, name))
+    return judge(exercise, call_directly(function), np.random.default_rng(seed))
+
+
+def check(function: Callable[..., Any], name: str | None = None, seed: int | None = None) -> Verdict:
+    """Run the self-check and show the result (HTML in Jupyter, text elsewhere)."""
+    result = verdict(function, name, seed)
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+
+        if get_ipython() is not None:
+            display(result)
+            return None  # type: ignore[return-value]  # shown once, not echoed again
+    except ImportError:
+        pass
+    print(result)
+    return result
+
+
+def grade(function: Callable[..., Any], name: str | None = None, seed: int | None = None) -> float:
+    """The points ``function`` earns as the exercise ``name``: a number, for nbgrader."""
+    return verdict(function, name, seed).score

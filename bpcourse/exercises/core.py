@@ -1,0 +1,358 @@
+"""The machinery every graded exercise shares: inputs, oracles, verdicts, diagnoses.
+
+An ``Exercise`` names a graded function of a notebook, how to draw fresh inputs
+for it, a reference answer computed with the engine, a finite-difference
+oracle, and the classic mistakes (``Misconception``) with what a learner should
+read when their answer matches one.
+
+Judging never trusts the learner's code: it only receives what their function
+returned (through ``call``, which may run the function in another process) and
+compares it here. Before a learner is judged on an input, the engine and the
+finite-difference oracle must agree on it; if they do not, the input is drawn
+again, so an oracle problem is never blamed on the learner.
+
+Tolerances. The reference and a correct answer evaluate the same formulas in
+float64, in possibly different orders: they differ by a few units of round-off
+(relative 1e-15 to 1e-12 for these sizes). Every classic mistake changes the
+answer at order one (a transposed product, a missing term, a factor B).
+``RTOL = 1e-6`` and ``ATOL = 1e-9`` sit between the two by several orders of
+magnitude on both sides. The two oracles are compared with the gradient-check
+rule (1e-8 + 1e-5·max), since a finite difference carries ~1e-10 of error.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import os
+import traceback
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from html import escape
+from typing import Any
+
+import numpy as np
+
+from bpcourse.gradcheck import mismatch
+
+RTOL = 1e-6
+ATOL = 1e-9
+
+Inputs = dict[str, Any]
+Outputs = tuple[Any, ...]
+
+
+class NotGradable(Exception):
+    """The learner's answer cannot be judged at all (wrong type, wrong count, ...)."""
+
+
+class OracleDisagreement(Exception):
+    """The engine and finite differences kept disagreeing: a problem of the grader."""
+
+
+@dataclass(frozen=True)
+class Misconception:
+    """A classic mistake: a wrong variant of the reference, and what to tell the learner.
+
+    ``variant(**inputs)`` returns the outputs the mistake produces, in the
+    exercise's output order, with ``None`` for outputs it does not affect.
+    """
+
+    key: str
+    message: str
+    variant: Callable[..., Outputs]
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """One graded function of the course."""
+
+    name: str
+    notebook: str
+    signature: str
+    summary: str
+    outputs: tuple[str, ...]
+    points: float
+    make_inputs: Callable[[np.random.Generator], Inputs]
+    reference: Callable[..., Outputs] | None = None
+    numeric: Callable[..., Outputs] | None = None
+    misconceptions: tuple[Misconception, ...] = ()
+    revisit: str = ""
+    trials: int = 3
+    rtol: float = RTOL
+    atol: float = ATOL
+    # A custom judge for exercises that are not "compare with the reference"
+    # (orders, statistics, stability). It receives (exercise, call, rng).
+    judge: Callable[..., Verdict] | None = None
+
+
+@dataclass
+class Line:
+    """One line of feedback: which check, did it pass, what to read."""
+
+    what: str
+    ok: bool
+    message: str = ""
+
+
+@dataclass
+class Verdict:
+    """The outcome of judging one exercise."""
+
+    exercise: str
+    score: float
+    max_score: float
+    status: str  # "passed", "partial", "failed", "not implemented", "error", "missing"
+    lines: list[Line] = field(default_factory=list)
+    revisit: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+    def __str__(self) -> str:
+        head = f"{self.exercise}: {self.status} ({_points(self.score)}/{_points(self.max_score)} points)"
+        body = [f"  {'✓' if line.ok else '✗'} {line.what}" + (f": {line.message}" if line.message else "")
+                for line in self.lines]  # fmt: skip
+        if not self.passed and self.revisit:
+            body.append(f"  → revisit: {self.revisit}")
+        return "\n".join([head, *body])
+
+    def _repr_html_(self) -> str:
+        colour = {"passed": "#1b7f3b", "partial": "#a86500"}.get(self.status, "#b00020")
+        rows = "".join(
+            f"<li style='list-style:none'>{'✅' if line.ok else '❌'} <b>{escape(line.what)}</b>"
+            + (f": {escape(line.message)}" if line.message else "")
+            + "</li>"
+            for line in self.lines
+        )
+        hint = (
+            f"<div style='margin-top:4px'>→ revisit: {escape(self.revisit)}</div>"
+            if not self.passed and self.revisit
+            else ""
+        )
+        return (
+            f"<div style='font-family:sans-serif;border-left:4px solid {colour};padding:4px 10px'>"
+            f"<b style='color:{colour}'>{escape(self.exercise)}: {escape(self.status)}</b> "
+            f"({_points(self.score)}/{_points(self.max_score)} points)"
+            f"<ul style='margin:4px 0;padding-left:6px'>{rows}</ul>{hint}</div>"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "exercise": self.exercise,
+            "score": self.score,
+            "max_score": self.max_score,
+            "status": self.status,
+            "lines": [{"what": ln.what, "ok": ln.ok, "message": ln.message} for ln in self.lines],
+        }
+
+
+def _points(x: float) -> str:
+    return f"{x:.2f}".rstrip("0").rstrip(".")
+
+
+# -- normalising what the learner returned ---------------------------------------------------
+def as_outputs(raw: Any, names: Sequence[str]) -> Outputs:
+    """The learner's return value as a tuple with one entry per expected output."""
+    if len(names) == 1:
+        return (raw,)
+    if not isinstance(raw, tuple | list):
+        raise NotGradable(
+            f"should return {len(names)} values ({', '.join(names)}) as a tuple, "
+            f"but returned a single {type(raw).__name__}"
+        )
+    if len(raw) != len(names):
+        raise NotGradable(f"should return {len(names)} values ({', '.join(names)}), but returned {len(raw)}")
+    return tuple(raw)
+
+
+def _is_real_scalar(x: Any) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
+
+
+def _describe_shape(shape: tuple[int, ...]) -> str:
+    if shape == ():
+        return "a scalar"
+    if len(shape) == 1:
+        return f"shape {shape}: a flat 1-D array, neither a column nor a row"
+    return f"shape {shape}"
+
+
+def problem_with(name: str, got: Any, expected: Any, rtol: float, atol: float) -> str | None:
+    """None when ``got`` matches ``expected``; otherwise what is wrong, in words.
+
+    Never prints the expected values: only shapes, kinds and where the error sits.
+    """
+    if _is_real_scalar(expected) or (isinstance(expected, np.ndarray) and expected.shape == ()):
+        if isinstance(got, np.ndarray) and got.size == 1:
+            got = got.reshape(())[()]
+        if not _is_real_scalar(got) and not isinstance(got, np.floating | np.integer):
+            return f"should be a number, got {type(got).__name__}"
+        value = float(got)
+        if not math.isfinite(value):
+            return f"is {value}: the computation overflowed or divided by zero"
+        if mismatch(value, float(expected), atol, rtol):
+            return "has the wrong value"
+        return None
+    if isinstance(got, list | tuple):
+        return f"should be a numpy array of shape {expected.shape}, got a {type(got).__name__}"
+    if _is_real_scalar(got):
+        return f"should be an array of shape {expected.shape}, got a single number"
+    if not isinstance(got, np.ndarray):
+        return f"should be a numpy array of shape {expected.shape}, got {type(got).__name__}"
+    if got.dtype.kind not in "fc":
+        return (
+            f"has dtype {got.dtype}: gradients are real numbers (float64); "
+            "an integer array truncates them (np.zeros_like of an int array?)"
+        )
+    if got.shape != expected.shape:
+        hint = ""
+        if got.shape == expected.shape[::-1] and got.ndim == 2:
+            hint = " (transposed?)"
+        elif got.ndim == 1 and expected.ndim == 2 and 1 in expected.shape:
+            hint = " (keep it 2-D: keepdims=True or .reshape)"
+        return f"has {_describe_shape(got.shape)} but should have shape {expected.shape}{hint}"
+    finite = np.isfinite(got)
+    if not finite.all():
+        kind = "NaN" if np.isnan(got).any() else "Inf"
+        return f"contains {kind} ({int((~finite).sum())} entries): overflow or a division by zero"
+    bad = mismatch(got, expected, atol, rtol)
+    if bad.any():
+        err = np.where(bad, np.abs(got - expected), 0.0)
+        where = tuple(int(i) for i in np.unravel_index(int(np.argmax(err)), err.shape))
+        return f"has the right shape but {int(bad.sum())} of {bad.size} entries are wrong (largest error at {where})"
+    return None
+
+
+def _matches(got: Any, candidate: Any, rtol: float, atol: float) -> bool:
+    if candidate is None:
+        return False
+    try:
+        return problem_with("", got, np.asarray(candidate) if not _is_real_scalar(candidate) else candidate,
+                            rtol, atol) is None  # fmt: skip
+    except Exception:  # a malformed answer never matches anything
+        return False
+
+
+def diagnose(exercise: Exercise, index: int, inputs: Inputs, got: Any, expected: Any) -> str | None:
+    """The message of the first misconception whose variant reproduces ``got``."""
+    for mistake in exercise.misconceptions:
+        try:
+            variant = mistake.variant(**inputs)[index]
+        except Exception:
+            continue
+        if variant is None or _matches(expected, variant, exercise.rtol, exercise.atol):
+            continue  # this mistake does not change this output on this input
+        if _matches(got, variant, exercise.rtol, exercise.atol):
+            return mistake.message
+    return None
+
+
+# -- running the learner's function --------------------------------------------------------------
+Call = Callable[[Inputs], Any]
+
+
+def draw_checked_inputs(
+    exercise: Exercise, rng: np.random.Generator, attempts: int = 5
+) -> tuple[Inputs, Outputs]:
+    """Fresh inputs on which the engine and the finite-difference oracle agree."""
+    for _ in range(attempts):
+        inputs = exercise.make_inputs(rng)
+        expected = exercise.reference(**inputs)
+        if exercise.numeric is None:
+            return inputs, expected
+        numeric = exercise.numeric(**inputs)
+        agree = all(
+            e is None or n is None or not np.any(mismatch(e, n))
+            for e, n in zip(expected, numeric, strict=True)
+        )
+        if agree:
+            return inputs, expected
+    raise OracleDisagreement(
+        f"{exercise.name}: the engine and finite differences disagree on {attempts} draws"
+    )
+
+
+def copy_inputs(inputs: Inputs) -> Inputs:
+    """Arrays copied, so a function that writes into its inputs cannot change the reference."""
+    return {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in inputs.items()}
+
+
+def call_directly(function: Callable[..., Any]) -> Call:
+    """A ``Call`` that runs ``function`` here, positionally, on copies of the inputs."""
+
+    def call(inputs: Inputs) -> Any:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            return function(*copy_inputs(inputs).values())
+
+    return call
+
+
+def learner_error(exc: BaseException) -> str:
+    """A learner-readable account of an exception raised by their own code.
+
+    Names the exception and the last line of the learner's code it came from,
+    leaving out the grader's own frames.
+    """
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith(package)]
+    where = f" (at line {frames[-1].lineno}: {frames[-1].line})" if frames and frames[-1].line else ""
+    return f"raised {type(exc).__name__}: {exc}{where}"
+
+
+def judge_by_reference(exercise: Exercise, call: Call, rng: np.random.Generator) -> Verdict:
+    """The default judge: each output against the engine on several fresh inputs.
+
+    Score: the fraction of outputs that are right on every trial, times the points.
+    """
+    names = exercise.outputs
+    problems: dict[int, str] = {}
+    for _ in range(exercise.trials):
+        inputs, expected = draw_checked_inputs(exercise, rng)
+        try:
+            raw = call(inputs)
+        except NotImplementedError:
+            return Verdict(exercise.name, 0.0, exercise.points, "not implemented",
+                           [Line("implemented", False, "not implemented yet: replace the raise with your code")],
+                           exercise.revisit)  # fmt: skip
+        except NotGradable as exc:
+            return _failed(exercise, "returns", str(exc))
+        except Exception as exc:
+            return Verdict(exercise.name, 0.0, exercise.points, "error",
+                           [Line("runs", False, learner_error(exc))], exercise.revisit)  # fmt: skip
+        try:
+            got = as_outputs(raw, names)
+        except NotGradable as exc:
+            return _failed(exercise, "returns", str(exc))
+        for i, name in enumerate(names):
+            if i in problems or expected[i] is None:
+                continue
+            problem = problem_with(name, got[i], expected[i], exercise.rtol, exercise.atol)
+            if problem is not None:
+                diagnosis = diagnose(exercise, i, inputs, got[i], expected[i])
+                problems[i] = f"{problem} — {diagnosis}" if diagnosis else problem
+    lines = [Line(name, i not in problems, problems.get(i, "")) for i, name in enumerate(names)]
+    right = sum(line.ok for line in lines)
+    score = exercise.points * right / len(names)
+    status = "passed" if right == len(names) else ("partial" if right else "failed")
+    return Verdict(exercise.name, round(score, 4), exercise.points, status, lines, exercise.revisit)
+
+
+def _failed(exercise: Exercise, what: str, message: str) -> Verdict:
+    return Verdict(
+        exercise.name, 0.0, exercise.points, "failed", [Line(what, False, message)], exercise.revisit
+    )
+
+
+def judge(exercise: Exercise, call: Call, rng: np.random.Generator | None = None) -> Verdict:
+    """Judge one exercise, whatever kind it is. Never raises for the learner's faults."""
+    rng = np.random.default_rng() if rng is None else rng
+    run = exercise.judge or judge_by_reference
+    try:
+        return run(exercise, call, rng)
+    except OracleDisagreement as exc:
+        return Verdict(exercise.name, 0.0, exercise.points, "error",
+                       [Line("grader", False, f"internal problem of the grader, not your answer: {exc}")])  # fmt: skip
