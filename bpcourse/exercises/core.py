@@ -222,7 +222,10 @@ def problem_with(name: str, got: Any, expected: Any, rtol: float, atol: float) -
     if bad.any():
         err = np.where(bad, np.abs(got - expected), 0.0)
         where = tuple(int(i) for i in np.unravel_index(int(np.argmax(err)), err.shape))
-        return f"has the right shape but {int(bad.sum())} of {bad.size} entries are wrong (largest error at {where})"
+        return (
+            f"has the right shape but {int(bad.sum())} of {bad.size} entries are wrong "
+            f"(largest error at {where})"
+        )
     return None
 
 
@@ -315,9 +318,9 @@ def judge_by_reference(exercise: Exercise, call: Call, rng: np.random.Generator)
         try:
             raw = call(inputs)
         except NotImplementedError:
+            message = "not implemented yet: replace the raise with your code"
             return Verdict(exercise.name, 0.0, exercise.points, "not implemented",
-                           [Line("implemented", False, "not implemented yet: replace the raise with your code")],
-                           exercise.revisit)  # fmt: skip
+                           [Line("implemented", False, message)], exercise.revisit)  # fmt: skip
         except NotGradable as exc:
             return _failed(exercise, "returns", str(exc))
         except Exception as exc:
@@ -354,5 +357,5 @@ def judge(exercise: Exercise, call: Call, rng: np.random.Generator | None = None
     try:
         return run(exercise, call, rng)
     except OracleDisagreement as exc:
-        return Verdict(exercise.name, 0.0, exercise.points, "error",
-                       [Line("grader", False, f"internal problem of the grader, not your answer: {exc}")])  # fmt: skip
+        message = f"internal problem of the grader, not your answer: {exc}"
+        return Verdict(exercise.name, 0.0, exercise.points, "error", [Line("grader", False, message)])
