@@ -6,14 +6,20 @@ is shown as one line per output: a tick, or a cross with what is wrong in
 words (a transposed product, a missing sum at a merge, ...). A function that
 still raises NotImplementedError reads "not implemented yet".
 
-``grade(name, function)`` does the same and returns the points as a plain
-number: the graded nbgrader cells end with it, and nbgrader reads the number
-as partial credit.
+``grade(function)`` does the same and returns the points as a plain number:
+the graded nbgrader cells end with it, and nbgrader reads the number as
+partial credit.
+
+A notebook binds both to itself in its first cell, so that a function name
+graded in two notebooks (``tanh_backward``) is judged as the right exercise::
+
+    check, grade = for_notebook("03_affine_and_activations")
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -31,15 +37,25 @@ def _name_of(function: Callable[..., Any], name: str | None) -> str:
     return found
 
 
-def verdict(function: Callable[..., Any], name: str | None = None, seed: int | None = None) -> Verdict:
+def verdict(
+    function: Callable[..., Any],
+    name: str | None = None,
+    seed: int | None = None,
+    notebook: str | None = None,
+) -> Verdict:
     """Judge ``function`` as the exercise ``name`` (default: the function's own name)."""
-    exercise = get(_name_of(function, name))
+    exercise = get(_name_of(function, name), notebook)
     return judge(exercise, call_directly(function), np.random.default_rng(seed))
 
 
-def check(function: Callable[..., Any], name: str | None = None, seed: int | None = None) -> Verdict:
+def check(
+    function: Callable[..., Any],
+    name: str | None = None,
+    seed: int | None = None,
+    notebook: str | None = None,
+) -> Verdict:
     """Run the self-check and show the result (HTML in Jupyter, text elsewhere)."""
-    result = verdict(function, name, seed)
+    result = verdict(function, name, seed, notebook)
     try:
         from IPython import get_ipython
         from IPython.display import display
@@ -53,6 +69,16 @@ def check(function: Callable[..., Any], name: str | None = None, seed: int | Non
     return result
 
 
-def grade(function: Callable[..., Any], name: str | None = None, seed: int | None = None) -> float:
+def grade(
+    function: Callable[..., Any],
+    name: str | None = None,
+    seed: int | None = None,
+    notebook: str | None = None,
+) -> float:
     """The points ``function`` earns as the exercise ``name``: a number, for nbgrader."""
-    return verdict(function, name, seed).score
+    return verdict(function, name, seed, notebook).score
+
+
+def for_notebook(notebook: str) -> tuple[Callable[..., Any], Callable[..., float]]:
+    """``check`` and ``grade`` bound to one notebook's exercises."""
+    return partial(check, notebook=notebook), partial(grade, notebook=notebook)

@@ -14,22 +14,30 @@ __all__ = ["REGISTRY", "Exercise", "Misconception", "Verdict", "get", "judge", "
 
 _MODULES = (scalar_graphs,)
 
-REGISTRY: dict[str, Exercise] = {}
+# Keyed by (notebook, function name): a name may be graded in two notebooks
+# (tanh_backward on scalars in 01 and on arrays in 03).
+REGISTRY: dict[tuple[str, str], Exercise] = {}
 for _module in _MODULES:
     for _exercise in _module.EXERCISES:
-        if _exercise.name in REGISTRY:
-            raise RuntimeError(f"exercise {_exercise.name!r} is registered twice")
-        REGISTRY[_exercise.name] = _exercise
+        _key = (_exercise.notebook, _exercise.name)
+        if _key in REGISTRY:
+            raise RuntimeError(f"exercise {_key} is registered twice")
+        REGISTRY[_key] = _exercise
 
 
-def get(name: str) -> Exercise:
-    """The exercise called ``name`` (the graded function's name)."""
-    try:
-        return REGISTRY[name]
-    except KeyError:
-        raise KeyError(f"no exercise called {name!r}; known: {', '.join(sorted(REGISTRY))}") from None
+def get(name: str, notebook: str | None = None) -> Exercise:
+    """The exercise graded as function ``name`` (in ``notebook``, when given)."""
+    found = [e for (nb, n), e in REGISTRY.items() if n == name and notebook in (None, nb)]
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        where = f" in notebook {notebook}" if notebook else ""
+        known = ", ".join(sorted({n for _, n in REGISTRY}))
+        raise KeyError(f"no exercise called {name!r}{where}; known: {known}")
+    notebooks = ", ".join(e.notebook for e in found)
+    raise KeyError(f"{name!r} is graded in several notebooks ({notebooks}): say which with notebook=...")
 
 
 def by_notebook(notebook: str) -> list[Exercise]:
     """The exercises of one notebook, in the order they appear."""
-    return [e for e in REGISTRY.values() if e.notebook == notebook]
+    return [e for (nb, _), e in REGISTRY.items() if nb == notebook]
