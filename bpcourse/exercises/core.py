@@ -51,6 +51,29 @@ class OracleDisagreement(Exception):
     """The engine and finite differences kept disagreeing: a problem of the grader."""
 
 
+class GradingStop(Exception):
+    """Judging this exercise cannot go on; the message is for the learner.
+
+    Raised by a ``call`` (never by the learner's own code): the function is
+    missing, it ran past its time limit, or its process died. Judges let it
+    through; ``judge`` turns it into the verdict.
+    """
+
+    status = "error"
+
+
+class MissingFunction(GradingStop):
+    status = "missing"
+
+
+class LearnerRaised(Exception):
+    """The learner's function raised in another process; the message says what and where."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.learner_message = message
+
+
 @dataclass(frozen=True)
 class Misconception:
     """A classic mistake: a wrong variant of the reference, and what to tell the learner.
@@ -300,6 +323,8 @@ def learner_error(exc: BaseException) -> str:
     Names the exception and the last line of the learner's code it came from,
     leaving out the grader's own frames.
     """
+    if isinstance(exc, LearnerRaised):
+        return exc.learner_message
     package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith(package)]
     where = f" (at line {frames[-1].lineno}: {frames[-1].line})" if frames and frames[-1].line else ""
@@ -323,6 +348,8 @@ def judge_by_reference(exercise: Exercise, call: Call, rng: np.random.Generator)
                            [Line("implemented", False, message)], exercise.revisit)  # fmt: skip
         except NotGradable as exc:
             return _failed(exercise, "returns", str(exc))
+        except GradingStop:
+            raise
         except Exception as exc:
             return Verdict(exercise.name, 0.0, exercise.points, "error",
                            [Line("runs", False, learner_error(exc))], exercise.revisit)  # fmt: skip
@@ -356,6 +383,13 @@ def judge(exercise: Exercise, call: Call, rng: np.random.Generator | None = None
     run = exercise.judge or judge_by_reference
     try:
         return run(exercise, call, rng)
+    except NotImplementedError:
+        message = "not implemented yet: replace the raise with your code"
+        return Verdict(exercise.name, 0.0, exercise.points, "not implemented",
+                       [Line("implemented", False, message)], exercise.revisit)  # fmt: skip
+    except GradingStop as exc:
+        return Verdict(exercise.name, 0.0, exercise.points, exc.status, [Line("runs", False, str(exc))],
+                       exercise.revisit)  # fmt: skip
     except OracleDisagreement as exc:
         message = f"internal problem of the grader, not your answer: {exc}"
         return Verdict(exercise.name, 0.0, exercise.points, "error", [Line("grader", False, message)])

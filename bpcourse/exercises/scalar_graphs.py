@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 
 from bpcourse.exercises.core import Exercise, Inputs, Misconception
 from bpcourse.gradcheck import numerical_gradient
 from bpcourse.scalar import Value
+from bpcourse.testfunctions import SMOOTH_FUNCTIONS, SmoothFunction
 
 NOTEBOOK = "01_scalar_graphs"
 
@@ -277,23 +277,6 @@ WORKED_EXAMPLE_GRADS = Exercise(
 
 
 # -- central differences ---------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class SmoothFunction:
-    """A named smooth test function of one float (named so it can be sent to another process)."""
-
-    name: str
-
-    def __call__(self, x: float) -> float:
-        return SMOOTH_FUNCTIONS[self.name](x)
-
-
-SMOOTH_FUNCTIONS: dict[str, Callable[[float], float]] = {
-    "exp(2x)": lambda x: math.exp(2.0 * x),
-    "sin(3x) + x^3": lambda x: math.sin(3.0 * x) + x**3,
-    "x tanh(x) + x^2": lambda x: x * math.tanh(x) + x * x,
-}
-
-
 def _difference_inputs(rng: np.random.Generator) -> Inputs:
     # A large step makes the one-sided and fixed-step mistakes show clearly.
     return {

@@ -1,0 +1,112 @@
+"""Finding submissions and reading them.
+
+``bpcourse grade`` takes notebooks, folders of notebooks, or nbgrader's
+``submitted/<student>/<assignment>/<notebook>.ipynb`` layout. Each notebook is
+one submission: a student, a course notebook (which set of exercises), a path.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from bpcourse.exercises import REGISTRY
+
+COURSE_NOTEBOOKS = sorted({notebook for notebook, _ in REGISTRY})
+_FOR_NOTEBOOK = re.compile(r"""for_notebook\(\s*["']([\w.-]+)["']\s*\)""")
+
+
+@dataclass(frozen=True)
+class Submission:
+    student: str
+    notebook: str  # course notebook id, e.g. "03_affine_and_activations"; "" when unknown
+    path: Path
+
+    @property
+    def key(self) -> str:
+        return f"{self.student}/{self.notebook or self.path.stem}"
+
+
+class UnreadableNotebook(Exception):
+    """The file is not a notebook nbformat can read."""
+
+
+def read_notebook(path: Path) -> nbformat.NotebookNode:
+    """The notebook at ``path`` in format 4 (older formats are converted)."""
+    try:
+        notebook = nbformat.read(str(path), as_version=4)
+    except Exception as exc:  # invalid JSON, unknown format, unreadable file...
+        raise UnreadableNotebook(f"not a readable notebook ({type(exc).__name__}: {exc})") from None
+    if not isinstance(notebook.get("cells"), list):
+        raise UnreadableNotebook("not a readable notebook (no list of cells)")
+    return notebook
+
+
+def cells_to_run(notebook: nbformat.NotebookNode) -> list[tuple[int, str]]:
+    """(index, source) of the code cells a grading run executes.
+
+    nbgrader's graded test cells are left out: their verdicts are computed by
+    the grader, not by running them in the learner's process.
+    """
+    chosen = []
+    for index, cell in enumerate(notebook.cells):
+        if cell.get("cell_type") != "code":
+            continue
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if meta.get("grade") and not meta.get("solution"):
+            continue
+        source = cell.get("source", "")
+        chosen.append((index, source if isinstance(source, str) else "".join(source)))
+    return chosen
+
+
+def identify_notebook(path: Path, notebook: nbformat.NotebookNode | None) -> str:
+    """Which course notebook a file is: by its name, else by its ``for_notebook`` call."""
+    for candidate in (path.stem, path.parent.name):
+        if candidate in COURSE_NOTEBOOKS:
+            return candidate
+    if notebook is not None:
+        for cell in notebook.cells:
+            found = _FOR_NOTEBOOK.search(
+                cell.get("source", "") if isinstance(cell.get("source"), str) else ""
+            )
+            if found and found.group(1) in COURSE_NOTEBOOKS:
+                return found.group(1)
+    return ""
+
+
+def _student_of(path: Path) -> str:
+    parts = path.parts
+    if "submitted" in parts:
+        at = len(parts) - 1 - parts[::-1].index("submitted")
+        if at + 1 < len(parts) - 1:
+            return parts[at + 1]
+    if path.stem in COURSE_NOTEBOOKS or path.parent.name in COURSE_NOTEBOOKS:
+        # <class>/<student>/<notebook>.ipynb or submitted-style <student>/<assignment>/<file>
+        owner = path.parent.parent if path.parent.name in COURSE_NOTEBOOKS else path.parent
+        return owner.name or "unknown"
+    return path.stem
+
+
+def discover(paths: Iterable[str | Path]) -> list[Submission]:
+    """Every submission under the given notebooks and folders, sorted, without duplicates."""
+    found: dict[Path, Submission] = {}
+    for raw in paths:
+        path = Path(raw)
+        files = sorted(path.rglob("*.ipynb")) if path.is_dir() else [path]
+        for file in files:
+            if ".ipynb_checkpoints" in file.parts:
+                continue
+            resolved = file.resolve()
+            if resolved in found:
+                continue
+            try:
+                notebook = read_notebook(file)
+            except UnreadableNotebook:
+                notebook = None
+            found[resolved] = Submission(_student_of(file), identify_notebook(file, notebook), file)
+    return sorted(found.values(), key=lambda s: (s.student, s.notebook, str(s.path)))

@@ -1,0 +1,74 @@
+"""The course objects that travel to a learner's process as inputs.
+
+* ``SmoothFunction``: by name.
+* ``minigraph.Node``: a whole graph, nodes numbered in topological order. A
+  node that was sent travels back as a reference to its number, so a list of
+  nodes returned by the learner's ``topological_order`` names the grader's
+  own nodes, and the gradients the learner's ``backward`` filled in are
+  copied onto the grader's nodes (only ``grad``: nothing else is taken back).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bpcourse.grading.wire import Decoder, Encoder, Opaque, WireError, wire_type
+from bpcourse.graph import topological_order
+from bpcourse.minigraph import Node
+from bpcourse.testfunctions import SMOOTH_FUNCTIONS, SmoothFunction
+
+
+def _smooth_from(payload: Any, decoder: Decoder) -> SmoothFunction:
+    name = str(payload)
+    if name not in SMOOTH_FUNCTIONS:
+        raise WireError(f"unknown test function {name!r}")
+    return SmoothFunction(name)
+
+
+wire_type("smooth_function", SmoothFunction, lambda f, encoder: f.name, _smooth_from)
+
+
+def _float(x: Any) -> float:
+    return float(x) if isinstance(x, int | float) else float("nan")
+
+
+def _node_to(node: Node, encoder: Encoder) -> dict[str, Any]:
+    if id(node) in encoder.memo:
+        return {"ref": encoder.memo[id(node)]}
+    records = []
+    for member in topological_order(node):
+        index, new = encoder.number(member)
+        if not new:
+            continue
+        records.append(
+            {
+                "id": index,
+                "value": _float(member.value),
+                "grad": _float(member.grad),
+                "parents": [encoder.memo[id(p)] for p in member.parents],
+                "local": [_float(g) for g in member.local_grads],
+                "op": str(member.op)[:40],
+                "label": str(member.label)[:40],
+            }
+        )
+    return {"graph": records, "at": encoder.memo[id(node)]}
+
+
+def _node_from(payload: Any, decoder: Decoder) -> Any:
+    if "ref" in payload:
+        return decoder.objects.get(int(payload["ref"]), Opaque("Node that is not part of the graph"))
+    for record in payload["graph"]:
+        index = int(record["id"])
+        known = decoder.objects.get(index)
+        if isinstance(known, Node):
+            known.grad = _float(record["grad"])  # the only thing taken back from the learner's side
+            continue
+        parents = tuple(decoder.objects[int(p)] for p in record["parents"])
+        local = tuple(_float(g) for g in record["local"])
+        node = Node(_float(record["value"]), parents, local, str(record["op"]), str(record["label"]))
+        node.grad = _float(record["grad"])
+        decoder.objects[index] = node
+    return decoder.objects[int(payload["at"])]
+
+
+wire_type("node", Node, _node_to, _node_from)

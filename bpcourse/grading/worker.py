@@ -1,0 +1,160 @@
+"""The learner's side of grading. Runs in a process of its own, with limits.
+
+It executes a submitted notebook's code cells with IPython's own shell, then
+answers calls: "run function F on these inputs" -> what F returned, or what it
+raised. It never judges anything: verdicts are computed by the grader from
+the returned values. The exercise registry and the grader are not importable
+from the learner's code here, and ``bpcourse.check`` is replaced by a version
+whose ``check``/``grade`` do nothing (the graded cells are not run anyway).
+
+Started as ``python -I -m bpcourse.grading.worker READ_FD WRITE_FD LIMITS_JSON``.
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import json
+import os
+import resource
+import signal
+import sys
+import traceback
+import types
+import warnings
+from typing import Any
+
+import numpy as np
+
+# Imported before the learner's code runs; afterwards the packages are hidden.
+from bpcourse.grading.wire import Decoder, Encoder, receive, send
+
+_HIDDEN = ("bpcourse.exercises", "bpcourse.grading", "bpcourse.check")
+
+
+class _HiddenPackages(importlib.abc.MetaPathFinder):
+    """Refuses to import the grader and the registry from the learner's code."""
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> None:
+        if fullname == "bpcourse.check":
+            return None  # served from sys.modules by the stand-in below
+        if any(fullname == h or fullname.startswith(h + ".") for h in _HIDDEN):
+            raise ImportError(f"{fullname} is not available while grading")
+        return None
+
+
+def _stand_in_check_module() -> types.ModuleType:
+    module = types.ModuleType("bpcourse.check", "Self-checks are skipped while grading.")
+
+    def check(*args: Any, **kwargs: Any) -> None:
+        return None
+
+    def grade(*args: Any, **kwargs: Any) -> None:
+        return None
+
+    def for_notebook(notebook: str) -> tuple[Any, Any]:
+        return check, grade
+
+    module.check, module.grade, module.for_notebook = check, grade, for_notebook
+    return module
+
+
+def apply_limits(limits: dict[str, int]) -> None:
+    """Lower this process's own resource limits (it cannot raise them again)."""
+    pairs = [
+        (resource.RLIMIT_AS, limits["memory_mb"] * 1024 * 1024),
+        (resource.RLIMIT_CPU, limits["cpu_seconds"]),
+        (resource.RLIMIT_FSIZE, limits["output_mb"] * 1024 * 1024),
+        (resource.RLIMIT_CORE, 0),
+        (resource.RLIMIT_NPROC, limits.get("processes", 64)),
+    ]
+    for which, value in pairs:
+        soft, hard = resource.getrlimit(which)
+        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        resource.setrlimit(which, (value, value if which != resource.RLIMIT_CPU else value + 5))
+    # Past the output limit a write fails with an error instead of killing the process.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+
+def _no_fork(*args: Any, **kwargs: Any) -> None:
+    raise PermissionError("starting new processes is not allowed while grading")
+
+
+def _hide_grader() -> None:
+    for name in list(sys.modules):
+        if any(name == h or name.startswith(h + ".") for h in _HIDDEN):
+            del sys.modules[name]
+    sys.modules["bpcourse.check"] = _stand_in_check_module()
+    sys.meta_path.insert(0, _HiddenPackages())
+    os.fork = _no_fork  # type: ignore[assignment]
+    os.forkpty = _no_fork  # type: ignore[assignment]
+
+
+def _where(exc: BaseException) -> str:
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.startswith("<")]
+    if frames and frames[-1].line:
+        return f" (at line {frames[-1].lineno}: {frames[-1].line.strip()})"
+    return ""
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    if len(text) > 300:
+        text = text[:300] + "..."
+    return f"raised {type(exc).__name__}: {text}{_where(exc)}"
+
+
+def main(argv: list[str]) -> int:
+    read_fd, write_fd, limits = int(argv[1]), int(argv[2]), json.loads(argv[3])
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    from IPython.core.interactiveshell import InteractiveShell
+
+    import bpcourse.grading.wire_types  # noqa: F401  (course objects that travel as inputs)
+
+    apply_limits(limits)
+    _hide_grader()
+    shell = InteractiveShell.instance()
+    while True:
+        message = receive(read_fd)
+        op = message.get("op")
+        if op == "run_cells":
+            for index, source in message["cells"]:
+                send(write_fd, {"event": "cell", "index": index})
+                result = shell.run_cell(source, store_history=False)
+                error = result.error_before_exec or result.error_in_exec
+                if error is not None:
+                    send(write_fd, {"event": "cell_error", "index": index, "message": _describe(error)})
+            functions = sorted(k for k, v in shell.user_ns.items() if callable(v) and not k.startswith("_"))
+            send(write_fd, {"event": "ready", "functions": functions})
+        elif op == "call":
+            send(write_fd, _call(shell.user_ns, message))
+        else:
+            return 0
+
+
+def _call(namespace: dict[str, Any], message: dict[str, Any]) -> dict[str, Any]:
+    name = message["function"]
+    function = namespace.get(name)
+    if not callable(function):
+        return {"event": "missing"}
+    decoder = Decoder()
+    args = decoder.decode(message["args"])
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            value = function(*args)
+    except NotImplementedError:
+        return {"event": "not_implemented"}
+    except RecursionError as exc:
+        return {"event": "raised", "message": _describe(exc), "kind": "RecursionError"}
+    except BaseException as exc:  # SystemExit and KeyboardInterrupt included: all are the learner's
+        return {"event": "raised", "message": _describe(exc), "kind": type(exc).__name__}
+    # Objects that came in keep their numbers on the way back.
+    encoder = Encoder()
+    for index, obj in decoder.objects.items():
+        encoder.memo[id(obj)] = index
+        encoder.objects[index] = obj
+    return {"event": "returned", "value": encoder.encode(value), "args_after": encoder.encode(args)}
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
