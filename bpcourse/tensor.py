@@ -252,7 +252,8 @@ class Sum(TensorOp):
 
     @staticmethod
     def forward(x, axis=None, keepdims=False):
-        return x.sum(axis=axis, keepdims=keepdims), (x.shape, axis, keepdims)
+        # np.asarray: a full reduction gives a numpy scalar, and node data is always an array.
+        return np.asarray(x.sum(axis=axis, keepdims=keepdims)), (x.shape, axis, keepdims)
 
     @staticmethod
     def vjp(g, saved, needs):
@@ -275,7 +276,7 @@ class Mean(TensorOp):
 
     @staticmethod
     def forward(x, axis=None, keepdims=False):
-        out = x.mean(axis=axis, keepdims=keepdims)
+        out = np.asarray(x.mean(axis=axis, keepdims=keepdims))
         count = x.size // max(out.size, 1)
         return out, (x.shape, axis, keepdims, count)
 

@@ -184,11 +184,16 @@ def as_outputs(raw: Any, names: Sequence[str]) -> Outputs:
     if not isinstance(raw, tuple | list):
         raise NotGradable(
             f"should return {len(names)} values ({', '.join(names)}) as a tuple, "
-            f"but returned a single {type(raw).__name__}"
+            f"but returned a single {type_name(raw)}"
         )
     if len(raw) != len(names):
         raise NotGradable(f"should return {len(names)} values ({', '.join(names)}), but returned {len(raw)}")
     return tuple(raw)
+
+
+def type_name(x: Any) -> str:
+    """The name of x's type (for a value that stayed in the learner's process, its original type)."""
+    return getattr(x, "type_name", None) or type(x).__name__
 
 
 def _is_real_scalar(x: Any) -> bool:
@@ -212,7 +217,7 @@ def problem_with(name: str, got: Any, expected: Any, rtol: float, atol: float) -
         if isinstance(got, np.ndarray) and got.size == 1:
             got = got.reshape(())[()]
         if not _is_real_scalar(got) and not isinstance(got, np.floating | np.integer):
-            return f"should be a number, got {type(got).__name__}"
+            return f"should be a number, got {type_name(got)}"
         value = float(got)
         if not math.isfinite(value):
             return f"is {value}: the computation overflowed or divided by zero"
@@ -220,11 +225,11 @@ def problem_with(name: str, got: Any, expected: Any, rtol: float, atol: float) -
             return "has the wrong value"
         return None
     if isinstance(got, list | tuple):
-        return f"should be a numpy array of shape {expected.shape}, got a {type(got).__name__}"
+        return f"should be a numpy array of shape {expected.shape}, got a {type_name(got)}"
     if _is_real_scalar(got):
         return f"should be an array of shape {expected.shape}, got a single number"
     if not isinstance(got, np.ndarray):
-        return f"should be a numpy array of shape {expected.shape}, got {type(got).__name__}"
+        return f"should be a numpy array of shape {expected.shape}, got {type_name(got)}"
     if got.dtype.kind not in "fc":
         return (
             f"has dtype {got.dtype}: gradients are real numbers (float64); "

@@ -1,0 +1,301 @@
+"""Class grading: sandboxed, never fooled, every bad input answered, resumable.
+
+The submissions are notebook 01 files written here: a correct one, broken ones
+and tampering attempts. Limits are short so the endless loops end quickly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from bpcourse.exercises import by_notebook
+from bpcourse.grading.runner import grade_class, grade_submission, load_results
+from bpcourse.grading.sandbox import Limits
+from bpcourse.grading.submissions import Submission, discover
+
+NOTEBOOK = "01_scalar_graphs"
+FULL_MARKS = sum(e.points for e in by_notebook(NOTEBOOK))
+LIMITS = Limits(cell_seconds=6, call_seconds=4, memory_mb=1536)
+
+SETUP = "from bpcourse.check import for_notebook\ncheck, grade = for_notebook('01_scalar_graphs')"
+CORRECT = {
+    "add_backward": "def add_backward(upstream, x, y):\n    return upstream, upstream",
+    "mul_backward": "def mul_backward(upstream, x, y):\n    return upstream * y, upstream * x",
+    "pow_backward": "def pow_backward(upstream, x, n):\n    return upstream * n * x ** (n - 1)",
+    "exp_backward": "def exp_backward(upstream, out):\n    return upstream * out",
+    "tanh_backward": "def tanh_backward(upstream, out):\n    return upstream * (1 - out * out)",
+    "worked_example_grads": (
+        "def worked_example_grads(x, y):\n"
+        "    u = x * y\n    v = u + y\n    dL_dv = 2 * v\n"
+        "    return dL_dv * y, dL_dv * 1 + dL_dv * x"
+    ),
+    "central_difference": "def central_difference(f, x, h=1e-5):\n    return (f(x + h) - f(x - h)) / (2 * h)",
+}
+
+
+def write(path: Path, cells: list[str], nbformat_version: int = 4) -> Path:
+    notebook = new_notebook(cells=[new_markdown_cell("# Notebook 01"), new_code_cell(SETUP)])
+    notebook.cells += [new_code_cell(source) for source in cells]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if nbformat_version == 3:
+        notebook = nbformat.convert(notebook, 3)
+        nbformat.write(notebook, str(path), version=3)
+    else:
+        nbformat.write(notebook, str(path))
+    return path
+
+
+def with_replaced(name: str, source: str) -> list[str]:
+    return [source if key == name else code for key, code in CORRECT.items()]
+
+
+def grade(path: Path, limits: Limits = LIMITS) -> dict:
+    return grade_submission(Submission("learner", NOTEBOOK, path), limits, seed=7)
+
+
+def scores(result: dict) -> dict[str, float]:
+    return {e["exercise"]: e["score"] for e in result["exercises"]}
+
+
+def messages(result: dict, exercise: str) -> str:
+    entry = next(e for e in result["exercises"] if e["exercise"] == exercise)
+    return " ".join(f"{ln['what']}: {ln['message']}" for ln in entry["lines"]) + " " + entry["status"]
+
+
+def test_correct_submission_gets_full_marks(tmp_path):
+    result = grade(write(tmp_path / "nb.ipynb", list(CORRECT.values())))
+    assert result["score"] == FULL_MARKS, result
+    assert result["problems"] == []
+
+
+def test_stubs_get_zero_and_read_not_implemented(tmp_path):
+    stubs = [
+        code.split(":\n")[0] + ":\n    # YOUR CODE HERE\n    raise NotImplementedError()"
+        for code in CORRECT.values()
+    ]
+    result = grade(write(tmp_path / "nb.ipynb", stubs))
+    assert result["score"] == 0
+    assert all(e["status"] == "not implemented" for e in result["exercises"])
+
+
+# -- tampering never turns into points -------------------------------------------------------------
+WRONG_MUL = "def mul_backward(upstream, x, y):\n    return upstream * x, upstream * y"
+
+TAMPERING = {
+    "prints success": "print('All tests passed! 100/100')",
+    "patches numpy comparisons": (
+        "import numpy as np\nnp.allclose = lambda *a, **k: True\n"
+        "np.testing.assert_allclose = lambda *a, **k: None\nnp.isclose = lambda *a, **k: True"
+    ),
+    "patches the checks": (
+        "import bpcourse.check as c\nc.grade = lambda *a, **k: 100.0\nc.check = lambda *a, **k: None\n"
+        "grade = c.grade"
+    ),
+    "replaces numpy in sys.modules": "import sys, types\nsys.modules['numpy'] = types.ModuleType('numpy')",
+    "exits with status 0": "import sys\nsys.exit(0)",
+    "kills its own process": "import os\nos._exit(0)",
+    "raises SystemExit at import": "raise SystemExit(0)",
+}
+
+
+@pytest.mark.parametrize("attempt", sorted(TAMPERING))
+def test_tampering_earns_nothing(tmp_path, attempt):
+    cells = with_replaced("mul_backward", WRONG_MUL) + [TAMPERING[attempt]]
+    result = grade(write(tmp_path / "nb.ipynb", cells))
+    assert scores(result)["mul_backward"] == 0
+    # ...and the honest work around it is still graded.
+    assert scores(result)["add_backward"] == 1
+
+
+def test_reference_implementation_cannot_be_called(tmp_path):
+    cheat = (
+        "def mul_backward(upstream, x, y):\n"
+        "    from bpcourse.exercises import get\n"
+        "    return get('mul_backward', '01_scalar_graphs').reference(upstream, x, y)"
+    )
+    result = grade(write(tmp_path / "nb.ipynb", with_replaced("mul_backward", cheat)))
+    assert scores(result)["mul_backward"] == 0
+    assert "not available while grading" in messages(result, "mul_backward")
+
+
+def test_a_fake_array_object_is_not_accepted(tmp_path):
+    fake = (
+        "class Anything:\n    def __eq__(self, other): return True\n"
+        "    def __float__(self): return 0.0\n"
+        "def mul_backward(upstream, x, y):\n    return Anything(), Anything()"
+    )
+    result = grade(write(tmp_path / "nb.ipynb", with_replaced("mul_backward", fake)))
+    assert scores(result)["mul_backward"] == 0
+    assert "Anything" in messages(result, "mul_backward")
+
+
+# -- bad input: a clear message for that item, zero for it, the rest goes on ------------------------
+BROKEN = {
+    "syntax error": ("mul_backward", "def mul_backward(upstream, x, y)\n    return 1", "missing"),
+    "renamed": (
+        "mul_backward",
+        "def mul_backwards(upstream, x, y):\n    return upstream * y, upstream * x",
+        "missing",
+    ),
+    "deleted": ("mul_backward", "", "missing"),
+    "exception at import": (
+        "mul_backward",
+        "import no_such_module_here\n" + CORRECT["mul_backward"],
+        "missing",
+    ),
+    "returns a list of three": (
+        "mul_backward",
+        "def mul_backward(upstream, x, y):\n    return [1, 2, 3]",
+        "3",
+    ),
+    "returns a scalar": (
+        "mul_backward",
+        "def mul_backward(upstream, x, y):\n    return upstream * y",
+        "tuple",
+    ),
+    "returns NaN": ("exp_backward", "def exp_backward(upstream, out):\n    return float('nan')", "nan"),
+    "raises": (
+        "exp_backward",
+        "def exp_backward(upstream, out):\n    return upstream / 0",
+        "ZeroDivisionError",
+    ),
+    "endless loop": (
+        "exp_backward",
+        "def exp_backward(upstream, out):\n    while True:\n        pass",
+        "within",
+    ),
+    "memory bomb": (
+        "exp_backward",
+        "def exp_backward(upstream, out):\n    import numpy as np\n    return np.ones(10**10)",
+        "MemoryError",
+    ),
+    "output flood": (
+        "exp_backward",
+        "def exp_backward(upstream, out):\n    while True:\n        print('x' * 100000)",
+        "error",
+    ),
+    "fork": (
+        "exp_backward",
+        "def exp_backward(upstream, out):\n    import os\n    os.fork()\n    return upstream",
+        "not allowed",
+    ),
+    "exit in the function": (
+        "exp_backward",
+        "def exp_backward(upstream, out):\n    import os\n    os._exit(3)",
+        "ended",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_broken_item_gets_a_message_and_the_rest_is_graded(tmp_path, case):
+    name, source, expected_words = BROKEN[case]
+    result = grade(write(tmp_path / "nb.ipynb", with_replaced(name, source)))
+    assert scores(result)[name] == 0
+    assert expected_words.lower() in (messages(result, name) + " ".join(result["problems"])).lower(), result
+    others = {k: v for k, v in scores(result).items() if k != name}
+    assert sum(others.values()) == FULL_MARKS - next(
+        e.points for e in by_notebook(NOTEBOOK) if e.name == name
+    )
+
+
+def test_endless_loop_in_a_cell_is_skipped_and_reported(tmp_path):
+    cells = ["while True:\n    pass", *CORRECT.values()]
+    result = grade(write(tmp_path / "nb.ipynb", cells))
+    assert result["score"] == FULL_MARKS
+    assert any("endless loop" in p and "skipped" in p for p in result["problems"])
+
+
+def test_old_nbformat_and_duplicated_cells_are_graded(tmp_path):
+    cells = [*CORRECT.values(), CORRECT["add_backward"]]
+    result = grade(write(tmp_path / "nb.ipynb", cells, nbformat_version=3))
+    assert result["score"] == FULL_MARKS
+
+
+def test_invalid_json_is_reported_and_the_class_goes_on(tmp_path):
+    (tmp_path / "class" / "zed").mkdir(parents=True)
+    (tmp_path / "class" / "zed" / f"{NOTEBOOK}.ipynb").write_text("{ not json")
+    write(tmp_path / "class" / "amy" / f"{NOTEBOOK}.ipynb", list(CORRECT.values()))
+    run = grade_class(
+        discover([tmp_path / "class"]), tmp_path / "out", workers=2, limits=LIMITS, seed=1, progress=None
+    )
+    by_student = {r["student"]: r for r in run.results}
+    assert by_student["amy"]["score"] == FULL_MARKS
+    assert by_student["zed"]["score"] == 0
+    assert "not a readable notebook" in " ".join(by_student["zed"]["problems"])
+    assert all(e["status"] == "unreadable" for e in by_student["zed"]["exercises"])
+
+
+def test_nbgrader_layout_names_the_students(tmp_path):
+    for student in ("ann", "ben"):
+        write(tmp_path / "submitted" / student / NOTEBOOK / f"{NOTEBOOK}.ipynb", list(CORRECT.values()))
+    found = discover([tmp_path / "submitted"])
+    assert [(s.student, s.notebook) for s in found] == [("ann", NOTEBOOK), ("ben", NOTEBOOK)]
+
+
+def test_gradebook_and_feedback_files(tmp_path):
+    write(tmp_path / "class" / "amy" / f"{NOTEBOOK}.ipynb", with_replaced("mul_backward", WRONG_MUL))
+    run = grade_class(discover([tmp_path / "class"]), tmp_path / "out", limits=LIMITS, seed=1, progress=None)
+    assert run.graded == 1 and not run.failed
+    csv_text = (tmp_path / "out" / "gradebook.csv").read_text()
+    assert "amy,01_scalar_graphs,mul_backward,0.0,1,failed" in csv_text
+    assert "swapped" in csv_text
+    feedback = (tmp_path / "out" / "feedback" / "amy.md").read_text()
+    assert "mul_backward" in feedback and "swapped" in feedback
+    assert json.loads((tmp_path / "out" / "gradebook.json").read_text())[0]["student"] == "amy"
+
+
+# -- resumable ---------------------------------------------------------------------------------------
+def _make_class(root: Path, size: int) -> None:
+    for i in range(size):
+        cells = list(CORRECT.values()) if i % 2 else with_replaced("mul_backward", WRONG_MUL)
+        write(root / f"s{i:02d}" / f"{NOTEBOOK}.ipynb", cells)
+
+
+def _grade_in_subprocess(root: Path, out: Path) -> subprocess.Popen:
+    code = (
+        "import sys; from pathlib import Path\n"
+        "from bpcourse.grading.runner import grade_class\n"
+        "from bpcourse.grading.sandbox import Limits\n"
+        "from bpcourse.grading.submissions import discover\n"
+        f"grade_class(discover([{str(root)!r}]), Path({str(out)!r}), workers=1, seed=3, progress=None)\n"
+    )
+    return subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+
+
+def test_a_run_killed_midway_resumes_to_the_same_gradebook(tmp_path):
+    _make_class(tmp_path / "class", 4)
+    reference = grade_class(
+        discover([tmp_path / "class"]), tmp_path / "ref", workers=2, seed=3, progress=None
+    )
+
+    process = _grade_in_subprocess(tmp_path / "class", tmp_path / "out")
+    deadline = time.monotonic() + 60
+    while not list((tmp_path / "out" / "results").glob("*/*.json")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    finished = len(load_results(tmp_path / "out"))
+    assert 1 <= finished < 4, "the run should have been killed part-way"
+
+    resumed = grade_class(discover([tmp_path / "class"]), tmp_path / "out", workers=2, seed=3, progress=None)
+    assert resumed.skipped == finished
+    assert resumed.graded == 4 - finished
+
+    def table(results):
+        return sorted((r["student"], r["score"], tuple(scores(r).items())) for r in results)
+
+    assert table(resumed.results) == table(reference.results)
+    assert (tmp_path / "out" / "gradebook.csv").read_text() == (
+        tmp_path / "ref" / "gradebook.csv"
+    ).read_text()
