@@ -10,7 +10,8 @@ dL/dy = 2 v (1 + x)), a gradient-check verdict, and saves a picture of the
 graph. ``y`` feeds both ``u`` and ``v``, so its gradient is a sum of two
 contributions: the merge rule the picture highlights.
 
-Running ``bpcourse`` with no arguments runs the demo with its defaults.
+``bpcourse grade PATH... --out DIR`` grades submitted notebooks (see
+``bpcourse.grading``). Running ``bpcourse`` with no arguments runs the demo.
 """
 
 from __future__ import annotations
@@ -136,6 +137,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help=f"directory for worked_example.png and .svg (default {DEFAULT_OUT})",
     )
+    grade = commands.add_parser(
+        "grade",
+        help="grade submitted notebooks: gradebook, diagnoses, feedback",
+        description=(
+            "Grade notebooks (files, folders, or nbgrader's submitted/<student>/<assignment>/ layout). "
+            "Each submission runs in its own limited process; results are written as each one "
+            "finishes, so an interrupted run resumes where it stopped."
+        ),
+    )
+    from bpcourse.grading.command import add_arguments
+
+    add_arguments(grade)
     return parser
 
 
@@ -149,5 +162,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(["demo"])
     if args.command == "demo":
         return run_demo(args.x, args.y, args.out)
+    if args.command == "grade":
+        from bpcourse.grading.command import run
+
+        return run(args)
     parser.error(f"unknown command {args.command!r}")
     return 2

@@ -1,0 +1,105 @@
+"""``bpcourse grade PATH... --out DIR``: grade a class from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from bpcourse.grading.runner import grade_class
+from bpcourse.grading.sandbox import Limits
+from bpcourse.grading.submissions import discover
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="notebooks, folders of notebooks, or nbgrader's submitted/ folder",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("grades"),
+        metavar="DIR",
+        help="where results, gradebook.csv/.json and feedback/ go (default: grades)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="submissions graded at once (default: the number of cores)",
+    )
+    parser.add_argument("--force", action="store_true", help="grade again what an earlier run finished")
+    parser.add_argument("--seed", type=int, default=None, help="seed the random inputs (reproducible runs)")
+    parser.add_argument(
+        "--cell-timeout",
+        type=float,
+        default=Limits.cell_seconds,
+        metavar="S",
+        help=f"wall-clock limit per notebook cell (default {Limits.cell_seconds:g} s)",
+    )
+    parser.add_argument(
+        "--call-timeout",
+        type=float,
+        default=Limits.call_seconds,
+        metavar="S",
+        help=f"wall-clock limit per graded call (default {Limits.call_seconds:g} s)",
+    )
+    parser.add_argument(
+        "--memory",
+        type=int,
+        default=Limits.memory_mb,
+        metavar="MB",
+        help=f"memory limit per submission (default {Limits.memory_mb} MB)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar and no table")
+
+
+def _table(results: list[dict[str, Any]]) -> str:
+    rows = [("student", "notebook", "score", "what to look at")]
+    for r in results:
+        misses = [
+            e["exercise"] + (f" ({e['status']})" if e["status"] != "failed" else "")
+            for e in r["exercises"]
+            if e["status"] != "passed"
+        ]
+        note = ", ".join(misses) if misses else "all passed"
+        if not r["exercises"]:
+            note = "; ".join(r["problems"])[:80]
+        rows.append(
+            (r["student"], r["notebook"] or Path(r["path"]).name, f"{r['score']:g}/{r['max_score']:g}", note)
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    lines = [f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c:>{widths[2]}}  {d}" for a, b, c, d in rows]
+    lines.insert(1, "-" * min(100, max(len(line) for line in lines)))
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    submissions = discover(args.paths)
+    if not submissions:
+        print("no notebooks found under: " + " ".join(args.paths), file=sys.stderr)
+        return 2
+    limits = Limits(cell_seconds=args.cell_timeout, call_seconds=args.call_timeout, memory_mb=args.memory)
+    run = grade_class(
+        submissions,
+        args.out,
+        workers=max(1, args.workers),
+        force=args.force,
+        limits=limits,
+        seed=args.seed,
+        progress=None if args.quiet else sys.stderr,
+    )
+    if not args.quiet:
+        print(_table(run.results))
+        print()
+        print(f"graded {run.graded}, already done {run.skipped}, could not grade {len(run.failed)}")
+        print(f"gradebook: {args.out / 'gradebook.csv'} and {args.out / 'gradebook.json'}")
+        print(f"feedback:  {args.out / 'feedback'}/<student>.md")
+    for failure in run.failed:
+        print(f"could not grade {failure}", file=sys.stderr)
+    return 0 if not run.failed else 1
