@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from bpcourse.grading.wire import Decoder, Encoder, Opaque, WireError, wire_type
 from bpcourse.graph import topological_order
 from bpcourse.minigraph import Node
@@ -72,3 +74,39 @@ def _node_from(payload: Any, decoder: Decoder) -> Any:
 
 
 wire_type("node", Node, _node_to, _node_from)
+
+
+# -- numpy random generators (for exercises that draw, such as weight initialisation) --------------
+def _json_ready(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, bool | float | str):
+        return value
+    if isinstance(value, int):
+        return {"int": str(value)}  # PCG64 states are 128-bit: beyond what a JSON number holds exactly
+    raise WireError(f"cannot send a generator state holding {type(value).__name__}")
+
+
+def _from_json_ready(value: Any) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"int"}:
+            return int(value["int"])
+        return {k: _from_json_ready(v) for k, v in value.items()}
+    return value
+
+
+def _generator_from(payload: Any, decoder: Decoder) -> np.random.Generator:
+    state = _from_json_ready(payload)
+    if state.get("bit_generator") != "PCG64":
+        raise WireError("only PCG64 generators are accepted")
+    bit_generator = np.random.PCG64()
+    bit_generator.state = state
+    return np.random.Generator(bit_generator)
+
+
+wire_type(
+    "generator",
+    np.random.Generator,
+    lambda rng, encoder: _json_ready(rng.bit_generator.state),
+    _generator_from,
+)
