@@ -92,7 +92,7 @@ def test_stubs_get_zero_and_read_not_implemented(tmp_path):
 WRONG_MUL = "def mul_backward(upstream, x, y):\n    return upstream * x, upstream * y"
 
 TAMPERING = {
-    "prints success": "print('All tests passed! 100/100')",
+    "prints success": "_ = print('All tests passed! 100/100')",
     "patches numpy comparisons": (
         "import numpy as np\nnp.allclose = lambda *a, **k: True\n"
         "np.testing.assert_allclose = lambda *a, **k: None\nnp.isclose = lambda *a, **k: True"
@@ -102,8 +102,8 @@ TAMPERING = {
         "grade = c.grade"
     ),
     "replaces numpy in sys.modules": "import sys, types\nsys.modules['numpy'] = types.ModuleType('numpy')",
-    "exits with status 0": "import sys\nsys.exit(0)",
-    "kills its own process": "import os\nos._exit(0)",
+    "exits with status 0": "import sys\n_ = sys.exit(0)",
+    "kills its own process": "import os\n_ = os._exit(0)",
     "raises SystemExit at import": "raise SystemExit(0)",
 }
 
@@ -210,10 +210,19 @@ def test_broken_item_gets_a_message_and_the_rest_is_graded(tmp_path, case):
 
 
 def test_endless_loop_in_a_cell_is_skipped_and_reported(tmp_path):
-    cells = ["while True:\n    pass", *CORRECT.values()]
+    cells = ["def spin():\n    while True:\n        pass\n\nstate = spin()", *CORRECT.values()]
     result = grade(write(tmp_path / "nb.ipynb", cells))
     assert result["score"] == FULL_MARKS
     assert any("endless loop" in p and "skipped" in p for p in result["problems"])
+
+
+def test_demonstration_cells_are_not_run_unless_asked(tmp_path):
+    cells = [*CORRECT.values(), "print('demo')\nwhile True:\n    pass"]
+    path = write(tmp_path / "nb.ipynb", cells)
+    assert grade(path)["score"] == FULL_MARKS
+    everything = grade_submission(Submission("learner", NOTEBOOK, path), LIMITS, seed=7, run_all_cells=True)
+    assert everything["score"] == FULL_MARKS
+    assert any("endless loop" in p for p in everything["problems"])
 
 
 def test_old_nbformat_and_duplicated_cells_are_graded(tmp_path):

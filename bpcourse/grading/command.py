@@ -56,6 +56,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="MB",
         help=f"memory limit per submission (default {Limits.memory_mb} MB)",
     )
+    parser.add_argument(
+        "--run-all-cells",
+        action="store_true",
+        help="also run demonstration cells (by default only cells that define things, and solutions)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no table")
 
 
@@ -93,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
         limits=limits,
         seed=args.seed,
         progress=None if args.quiet else sys.stderr,
+        run_all_cells=args.run_all_cells,
     )
     if not args.quiet:
         print(_table(run.results))

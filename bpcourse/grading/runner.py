@@ -45,7 +45,7 @@ def _verdict_for_all(exercises: Sequence[Any], status: str, message: str) -> lis
 
 
 def grade_submission(
-    submission: Submission, limits: Limits | None = None, seed: int | None = None
+    submission: Submission, limits: Limits | None = None, seed: int | None = None, run_all_cells: bool = False
 ) -> dict[str, Any]:
     """Grade one notebook in a sandbox; the result is plain data (JSON-ready).
 
@@ -73,7 +73,7 @@ def grade_submission(
         result["exercises"] = _verdict_for_all(exercises, "unreadable", str(exc))
         return _totals(result, started)
     rng = np.random.default_rng(seed)
-    with Sandbox(cells_to_run(notebook), limits) as sandbox:
+    with Sandbox(cells_to_run(notebook, run_all_cells), limits) as sandbox:
         report = sandbox.start()
         result["problems"].extend(f"cell {p.index + 1}: {p.message}" for p in report.cell_problems)
         for exercise in exercises:
@@ -221,6 +221,7 @@ def grade_class(
     seed: int | None = None,
     executor: Executor | None = None,
     progress: TextIO | None = sys.stderr,
+    run_all_cells: bool = False,
 ) -> ClassRun:
     """Grade every submission not finished yet, in parallel, then write the gradebook."""
     out.mkdir(parents=True, exist_ok=True)
@@ -232,7 +233,7 @@ def grade_class(
     own_executor = executor is None
     pool = executor or ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1)
     try:
-        futures = {pool.submit(grade_submission, s, limits, seed): s for s in todo}
+        futures = {pool.submit(grade_submission, s, limits, seed, run_all_cells): s for s in todo}
         for done, future in enumerate(as_completed(futures), start=1):
             submission = futures[future]
             try:

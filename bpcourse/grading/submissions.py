@@ -7,6 +7,7 @@ one submission: a student, a course notebook (which set of exercises), a path.
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -46,11 +47,33 @@ def read_notebook(path: Path) -> nbformat.NotebookNode:
     return notebook
 
 
-def cells_to_run(notebook: nbformat.NotebookNode) -> list[tuple[int, str]]:
+# Top-level statements that only define things: a cell made of these is run.
+_DEFINING = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,
+             ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Pass)  # fmt: skip
+
+
+def defines_only(source: str) -> bool:
+    """True when a cell only imports, defines and assigns (no loops, no bare calls).
+
+    Demonstrations (plots, printed checks, training loops, timings) are bare
+    expressions or loops; the graded functions cannot depend on them, and
+    skipping them makes grading fast and keeps a learner's scratch work from
+    stalling it.
+    """
+    code = "\n".join("pass" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return True  # run it, so that the syntax error is reported against the cell
+    return all(isinstance(node, _DEFINING) for node in tree.body)
+
+
+def cells_to_run(notebook: nbformat.NotebookNode, run_all: bool = False) -> list[tuple[int, str]]:
     """(index, source) of the code cells a grading run executes.
 
-    nbgrader's graded test cells are left out: their verdicts are computed by
-    the grader, not by running them in the learner's process.
+    nbgrader's graded test cells are never run: their verdicts are computed
+    by the grader. Solution cells always run. Other cells run when they only
+    define things (see ``defines_only``), or always with ``run_all``.
     """
     chosen = []
     for index, cell in enumerate(notebook.cells):
@@ -60,7 +83,9 @@ def cells_to_run(notebook: nbformat.NotebookNode) -> list[tuple[int, str]]:
         if meta.get("grade") and not meta.get("solution"):
             continue
         source = cell.get("source", "")
-        chosen.append((index, source if isinstance(source, str) else "".join(source)))
+        source = source if isinstance(source, str) else "".join(source)
+        if run_all or meta.get("solution") or defines_only(source):
+            chosen.append((index, source))
     return chosen
 
 
