@@ -156,8 +156,9 @@ def compare(
         passed=not bad.any(),
         checked=int(considered.sum()),
         failed=int(bad.sum()),
-        max_abs_error=float(np.nanmax(abs_err)) if abs_err.size else 0.0,
-        max_rel_error=float(np.nanmax(rel_err)) if rel_err.size else 0.0,
+        # np.max, not nanmax: a NaN anywhere must show in the summary.
+        max_abs_error=float(np.max(abs_err)) if abs_err.size else 0.0,
+        max_rel_error=float(np.max(rel_err)) if rel_err.size else 0.0,
         worst_index=worst,
         not_checkable=[tuple(int(i) for i in idx) for idx in np.argwhere(skip)],
         atol=atol,

@@ -32,14 +32,14 @@ def topological_order(root: Node, parents: Callable[[Node], Iterable[Node]] = _d
     once every one of its parents has been emitted.
     """
     order: list[Node] = []
-    visited = {root}
+    visited = {id(root)}  # by identity: two distinct nodes are two nodes, even if they compare equal
     stack = [(root, iter(parents(root)))]
     push, pop, emit, mark = stack.append, stack.pop, order.append, visited.add
     while stack:
         node, pending = stack[-1]
         for parent in pending:
-            if parent not in visited:
-                mark(parent)
+            if id(parent) not in visited:
+                mark(id(parent))
                 push((parent, iter(parents(parent))))
                 break
         else:
