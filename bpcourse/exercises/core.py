@@ -119,7 +119,7 @@ class Line:
     message: str = ""
 
 
-@dataclass
+@dataclass(repr=False)
 class Verdict:
     """The outcome of judging one exercise."""
 
@@ -141,6 +141,8 @@ class Verdict:
         if not self.passed and self.revisit:
             body.append(f"  → revisit: {self.revisit}")
         return "\n".join([head, *body])
+
+    __repr__ = __str__  # Jupyter's text/plain and the console show the same readable lines
 
     def _repr_html_(self) -> str:
         colour = {"passed": "#1b7f3b", "partial": "#a86500"}.get(self.status, "#b00020")
@@ -230,6 +232,8 @@ def problem_with(name: str, got: Any, expected: Any, rtol: float, atol: float) -
         return f"should be an array of shape {expected.shape}, got a single number"
     if not isinstance(got, np.ndarray):
         return f"should be a numpy array of shape {expected.shape}, got {type_name(got)}"
+    if got.dtype.kind == "b":
+        return "is an array of True/False: multiply the mask by the upstream gradient to get numbers"
     if got.dtype.kind not in "fc":
         return (
             f"has dtype {got.dtype}: gradients are real numbers (float64); "
