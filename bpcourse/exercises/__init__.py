@@ -7,12 +7,24 @@ Each notebook's exercises live in a module of their own.
 
 from __future__ import annotations
 
-from bpcourse.exercises import scalar_graphs
+from bpcourse.exercises import (
+    affine_and_activations,
+    merges_and_traversal,
+    minibatches_and_training,
+    scalar_graphs,
+    softmax_cross_entropy,
+)
 from bpcourse.exercises.core import Exercise, Misconception, Verdict, judge
 
 __all__ = ["REGISTRY", "Exercise", "Misconception", "Verdict", "get", "judge", "by_notebook"]
 
-_MODULES = (scalar_graphs,)
+_MODULES = (
+    scalar_graphs,
+    merges_and_traversal,
+    affine_and_activations,
+    softmax_cross_entropy,
+    minibatches_and_training,
+)
 
 # Keyed by (notebook, function name): a name may be graded in two notebooks
 # (tanh_backward on scalars in 01 and on arrays in 03).

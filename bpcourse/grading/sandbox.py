@@ -23,7 +23,7 @@ from typing import Any
 
 import bpcourse.grading.wire_types  # noqa: F401  (course objects that travel as inputs)
 from bpcourse.exercises.core import GradingStop, LearnerRaised, MissingFunction
-from bpcourse.grading.wire import Decoder, Encoder, WireError, receive, send
+from bpcourse.grading.wire import Decoder, Encoder, WireError, receive, send, write_back
 
 
 @dataclass(frozen=True)
@@ -237,7 +237,7 @@ class Sandbox:
         decoder = Decoder(encoder.objects)  # replies refer to, and update, the objects sent
         try:
             value = decoder.decode(reply.get("value"))
-            decoder.decode(reply.get("args_after"))
+            write_back(encoder.objects, reply.get("state_after", {}))
         except (WireError, ValueError, TypeError) as exc:
             raise GradingStop(f"its result could not be read: {exc}") from None
         return value

@@ -53,18 +53,20 @@ _DEFINING = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, 
 
 
 def defines_only(source: str) -> bool:
-    """True when a cell only imports, defines and assigns (no loops, no bare calls).
+    """True for a cell that sets things up: it imports, or it only defines and assigns.
 
     Demonstrations (plots, printed checks, training loops, timings) are bare
     expressions or loops; the graded functions cannot depend on them, and
     skipping them makes grading fast and keeps a learner's scratch work from
-    stalling it.
+    stalling it. A cell that imports anything is a set-up cell and always runs.
     """
     code = "\n".join("pass" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
     try:
         tree = ast.parse(code)
     except SyntaxError:
         return True  # run it, so that the syntax error is reported against the cell
+    if any(isinstance(node, ast.Import | ast.ImportFrom) for node in tree.body):
+        return True
     return all(isinstance(node, _DEFINING) for node in tree.body)
 
 

@@ -57,6 +57,41 @@ def wire_type(
     _WIRE_TYPES[tag] = (cls, to_payload, from_payload)
 
 
+# cls -> (read the state a learner's function may change, write it back on the grader's side)
+_MUTABLE_STATE: dict[type, tuple[Callable[[Any], Any], Callable[[Any, Any], None]]] = {}
+
+
+def mutable_state(cls: type, read: Callable[[Any], Any], write_back: Callable[[Any, Any], None]) -> None:
+    """Objects of ``cls`` that a learner's function fills in (``backward`` fills ``.grad``).
+
+    After a call the worker reads that state from every object it received;
+    the grader writes it back onto the objects it sent, and takes nothing else.
+    """
+    _MUTABLE_STATE[cls] = (read, write_back)
+
+
+def state_after_call(objects: dict[int, Any]) -> dict[str, Any]:
+    """The mutable state of the received objects, by number (worker side)."""
+    found = {}
+    for index, obj in objects.items():
+        entry = _MUTABLE_STATE.get(type(obj))
+        if entry is not None:
+            found[str(index)] = entry[0](obj)
+    return found
+
+
+def write_back(objects: dict[int, Any], state: Any) -> None:
+    """Copy the worker's reported state onto the objects that were sent (grader side)."""
+    if not isinstance(state, dict):
+        raise WireError("state after the call must be an object")
+    for key, value in state.items():
+        obj = objects.get(int(key))
+        entry = _MUTABLE_STATE.get(type(obj))
+        if entry is None:
+            raise WireError(f"no object numbered {key} can take state back")
+        entry[1](obj, value)
+
+
 class Encoder:
     """Turns Python values into JSON-ready structures.
 

@@ -4,8 +4,9 @@
 * ``minigraph.Node``: a whole graph, nodes numbered in topological order. A
   node that was sent travels back as a reference to its number, so a list of
   nodes returned by the learner's ``topological_order`` names the grader's
-  own nodes, and the gradients the learner's ``backward`` filled in are
-  copied onto the grader's nodes (only ``grad``: nothing else is taken back).
+  own nodes. The gradients the learner's ``backward`` filled in are copied
+  onto the grader's nodes after the call (only ``grad``: nothing else is
+  taken back).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from bpcourse.grading.wire import Decoder, Encoder, Opaque, WireError, wire_type
+from bpcourse.grading.wire import Decoder, Encoder, Opaque, WireError, mutable_state, wire_type
 from bpcourse.graph import topological_order
 from bpcourse.minigraph import Node
 from bpcourse.testfunctions import SMOOTH_FUNCTIONS, SmoothFunction
@@ -61,10 +62,8 @@ def _node_from(payload: Any, decoder: Decoder) -> Any:
         return decoder.objects.get(int(payload["ref"]), Opaque("Node that is not part of the graph"))
     for record in payload["graph"]:
         index = int(record["id"])
-        known = decoder.objects.get(index)
-        if isinstance(known, Node):
-            known.grad = _float(record["grad"])  # the only thing taken back from the learner's side
-            continue
+        if index in decoder.objects:
+            continue  # a node the grader sent: it is referred to, never rebuilt
         parents = tuple(decoder.objects[int(p)] for p in record["parents"])
         local = tuple(_float(g) for g in record["local"])
         node = Node(_float(record["value"]), parents, local, str(record["op"]), str(record["label"]))
@@ -74,6 +73,13 @@ def _node_from(payload: Any, decoder: Decoder) -> Any:
 
 
 wire_type("node", Node, _node_to, _node_from)
+
+
+def _write_grad(node: Node, grad: Any) -> None:
+    node.grad = _float(grad)  # the only thing taken back from the learner's side
+
+
+mutable_state(Node, lambda node: _float(node.grad), _write_grad)
 
 
 # -- numpy random generators (for exercises that draw, such as weight initialisation) --------------

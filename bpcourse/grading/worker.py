@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 # Imported before the learner's code runs; afterwards the packages are hidden.
-from bpcourse.grading.wire import Decoder, Encoder, receive, send
+from bpcourse.grading.wire import Decoder, Encoder, receive, send, state_after_call
 
 _HIDDEN = ("bpcourse.exercises", "bpcourse.grading", "bpcourse.check")
 
@@ -153,7 +153,11 @@ def _call(namespace: dict[str, Any], message: dict[str, Any]) -> dict[str, Any]:
     for index, obj in decoder.objects.items():
         encoder.memo[id(obj)] = index
         encoder.objects[index] = obj
-    return {"event": "returned", "value": encoder.encode(value), "args_after": encoder.encode(args)}
+    return {
+        "event": "returned",
+        "value": encoder.encode(value),
+        "state_after": state_after_call(decoder.objects),
+    }
 
 
 if __name__ == "__main__":
