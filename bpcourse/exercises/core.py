@@ -310,9 +310,21 @@ def draw_checked_inputs(
     )
 
 
+def _copy_arrays(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, dict):
+        return {k: _copy_arrays(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_copy_arrays(v) for v in value)
+    return value
+
+
 def copy_inputs(inputs: Inputs) -> Inputs:
-    """Arrays copied, so a function that writes into its inputs cannot change the reference."""
-    return {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in inputs.items()}
+    """Arrays copied (inside dicts, lists and tuples too), so a function that writes into
+    its inputs cannot change the reference. Other objects (graphs) are passed as they are.
+    """
+    return {k: _copy_arrays(v) for k, v in inputs.items()}
 
 
 def call_directly(function: Callable[..., Any]) -> Call:

@@ -151,7 +151,7 @@ class Encoder:
 
 def _float_out(x: float) -> Any:
     if x != x or x in (float("inf"), float("-inf")):
-        return {"__float__": repr(x)}
+        return {"__float__": repr(float(x))}  # float(): numpy's repr would be 'np.float64(nan)'
     return x
 
 

@@ -1,0 +1,437 @@
+"""Tests of the exercises of notebook 04 (``bpcourse.exercises.softmax_cross_entropy``).
+
+For every exercise: a correct answer earns every point; each classic mistake,
+written as a learner would write it, fails and the verdict names it; a stub
+reads "not implemented"; wrong shapes, NaN and lists get a message of their
+own; no verdict shows a number of the reference answer; and the whole notebook
+is graded through the real sandbox, where NaN answers must travel too.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import numpy as np
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from bpcourse.check import verdict
+from bpcourse.exercises import by_notebook, get
+from bpcourse.exercises.core import GradingStop, MissingFunction, Verdict, draw_checked_inputs, judge
+from bpcourse.exercises.softmax_cross_entropy import LARGE
+from bpcourse.grading.runner import grade_submission
+from bpcourse.grading.sandbox import Limits
+from bpcourse.grading.submissions import Submission
+
+NOTEBOOK = "04_softmax_cross_entropy"
+SEEDS = (0, 1, 2, 3, 4)
+
+
+def judged(function: Callable[..., Any], name: str, seed: int = 0) -> Verdict:
+    return verdict(function, name=name, seed=seed, notebook=NOTEBOOK)
+
+
+# -- correct answers -------------------------------------------------------------------------
+def softmax(z):
+    e = np.exp(z - z.max(axis=0, keepdims=True))
+    return e / e.sum(axis=0, keepdims=True)
+
+
+def softmax_ce(z, y):
+    shifted = z - z.max()
+    log_p = shifted - np.log(np.exp(shifted).sum())
+    return float(-np.sum(y * log_p)), np.exp(log_p) - y
+
+
+def softmax_jacobian(z):
+    p = softmax(z).ravel()
+    return np.diag(p) - np.outer(p, p)
+
+
+CORRECT: dict[str, Callable[..., Any]] = {f.__name__: f for f in (softmax, softmax_ce, softmax_jacobian)}
+
+
+# -- classic mistakes, as a learner writes them ------------------------------------------------
+def log_softmax(z):
+    shifted = z - z.max(axis=0, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=0, keepdims=True))
+
+
+def naive_softmax(z):
+    e = np.exp(z)
+    return e / e.sum(axis=0, keepdims=True)
+
+
+def _shifted(z, shift, axis):
+    e = np.exp(z - shift)
+    return e / e.sum(axis=axis, keepdims=axis is not None)
+
+
+def _ce_with(loss=None, dz=None):
+    """softmax_ce with the loss and/or dz replaced by a function of (z, y, p)."""
+
+    def learner(z, y):
+        right_loss, right_dz = softmax_ce(z, y)
+        p = softmax(z)
+        return (right_loss if loss is None else loss(z, y, p)), (right_dz if dz is None else dz(z, y, p))
+
+    return learner
+
+
+def _jac_with(f):
+    def learner(z):
+        p = softmax(z).ravel()
+        return f(p, z.ravel())
+
+    return learner
+
+
+LARGE_LINE = "large logits (±1000)"
+BATCH_LINE = "a batch whose columns differ by 1000"
+
+
+@dataclass
+class Mistake:
+    exercise: str
+    learner: Callable[..., Any]
+    phrases: tuple[str, ...]  # each must appear in the verdict
+    status: str = "partial"
+    wrong: tuple[str, ...] = field(default=())  # lines that must be marked wrong (all, when empty)
+
+
+MISTAKES = [
+    # softmax
+    Mistake("softmax", naive_softmax, ("contains NaN", "exp overflows", "subtract each column's max"),
+            wrong=(LARGE_LINE, BATCH_LINE)),
+    Mistake("softmax", lambda z: _shifted(z, z.max(), 0),
+            ("contains NaN", "the max was taken over the whole array", "axis=0, keepdims=True"),
+            wrong=(BATCH_LINE,)),
+    Mistake("softmax", lambda z: _shifted(z, z.max(axis=1, keepdims=True), 1),
+            ("normalised along the wrong axis",), wrong=("probabilities",)),
+    Mistake("softmax", lambda z: _shifted(z, z.max(), None),
+            ("the whole batch sums to 1",), wrong=("probabilities",)),
+    Mistake("softmax", lambda z: _shifted(z, z.max(axis=1, keepdims=True), 0),
+            ("ONE number per column",), wrong=("probabilities", BATCH_LINE)),
+    Mistake("softmax", lambda z: np.exp(z - z.max(axis=0, keepdims=True)),
+            ("divided by its column sum",), wrong=("probabilities",)),
+    # softmax_ce: the gradient
+    Mistake("softmax_ce", _ce_with(dz=lambda z, y, p: y - p), ("the sign is flipped", "uphill"),
+            wrong=("dz",)),
+    Mistake("softmax_ce", _ce_with(dz=lambda z, y, p: p), ("this is p alone",), wrong=("dz",)),
+    Mistake("softmax_ce", _ce_with(dz=lambda z, y, p: -y / p), ("∂L/∂p = -y/p",),
+            wrong=("dz", LARGE_LINE)),  # -y/p also divides by probabilities that underflowed to 0
+    Mistake("softmax_ce", _ce_with(dz=lambda z, y, p: (p - y).ravel()),
+            ("a flat 1-D array", "lost its second axis"), wrong=("dz",)),
+    # softmax_ce: stability
+    Mistake("softmax_ce", _ce_with(loss=lambda z, y, p: float(-np.sum(y * np.log(naive_softmax(z)))),
+                                   dz=lambda z, y, p: naive_softmax(z) - y),
+            ("is nan", "exp(z) overflows", "subtract max(z)"), wrong=(LARGE_LINE,)),
+    Mistake("softmax_ce", _ce_with(loss=lambda z, y, p: float(-np.sum(y * np.log(p)))),
+            ("is inf", "underflowed to 0", "log-sum-exp"), wrong=(LARGE_LINE,)),
+    Mistake("softmax_ce", _ce_with(loss=lambda z, y, p: float(-np.sum(y * np.log(p + 1e-12)))),
+            ("loss has the wrong value", "even with a small epsilon"), wrong=(LARGE_LINE,)),
+    # softmax_ce: the loss
+    Mistake("softmax_ce", _ce_with(loss=lambda z, y, p: float(-np.sum(y * z))),
+            ("the log was taken of exp(z)",), wrong=("loss",)),
+    Mistake("softmax_ce", _ce_with(loss=lambda z, y, p: float(-np.sum(p * np.log(y)))),
+            ("labels and probabilities are swapped",), wrong=("loss",)),
+    Mistake("softmax_ce", _ce_with(loss=lambda z, y, p: float(-np.log(np.sum(y * p)))),
+            ("the log goes inside the sum",), wrong=("loss",)),
+    Mistake("softmax_ce", _ce_with(loss=lambda z, y, p: float(np.sum(y * log_softmax(z)))),
+            ("the minus sign is missing",), wrong=("loss",)),
+    Mistake("softmax_ce", _ce_with(loss=lambda z, y, p: float(-np.mean(y * log_softmax(z)))),
+            ("a mean divides it by K",), wrong=("loss",)),
+    # softmax_jacobian
+    Mistake("softmax_jacobian", _jac_with(lambda p, z: np.diag(p * (1 - p))),
+            ("only the diagonal",), "failed"),
+    Mistake("softmax_jacobian", _jac_with(lambda p, z: -np.outer(p, p)),
+            ("the diagonal term diag(p) is missing",), "failed"),
+    Mistake("softmax_jacobian", _jac_with(lambda p, z: np.outer(p, p) - np.diag(p)),
+            ("the sign is flipped",), "failed"),
+    Mistake("softmax_jacobian", _jac_with(lambda p, z: np.eye(p.size) - np.outer(np.ones_like(p), p)),
+            ("the Jacobian of log p",), "failed"),
+    Mistake("softmax_jacobian", _jac_with(lambda p, z: np.diag(z) - np.outer(z, z)),
+            ("applied to the logits z",), "failed"),
+]  # fmt: skip
+
+
+def _id(mistake: Mistake) -> str:
+    return f"{mistake.exercise}-{mistake.phrases[-1][:24]}"
+
+
+# -- the registry ----------------------------------------------------------------------------------
+def test_the_notebook_registers_its_three_exercises_in_order():
+    exercises = by_notebook(NOTEBOOK)
+    assert [e.name for e in exercises] == list(CORRECT)
+    assert [e.points for e in exercises] == [2, 3, 2]
+
+
+# -- inputs ----------------------------------------------------------------------------------------
+def test_ordinary_inputs_are_agreed_by_both_oracles_and_labels_are_distributions(rng):
+    for name in ("softmax_ce", "softmax_jacobian"):
+        exercise = get(name, NOTEBOOK)
+        for _ in range(20):
+            inputs, expected = draw_checked_inputs(exercise, rng)
+            z = inputs["z"]
+            assert z.ndim == 2 and z.shape[1] == 1 and z.shape[0] >= 3
+            if name == "softmax_ce":
+                y = inputs["y"]
+                assert y.shape == z.shape and np.all(y >= 0) and np.isclose(y.sum(), 1.0)
+                assert isinstance(expected[0], float) and expected[1].shape == z.shape
+            else:
+                assert expected[0].shape == (z.shape[0], z.shape[0])
+
+
+def test_the_large_logit_example_overflows_a_naive_softmax_and_the_oracles_agree(rng):
+    from bpcourse.exercises.softmax_cross_entropy import _ce_large_inputs
+
+    exercise = get("softmax_ce", NOTEBOOK)
+    for _ in range(10):
+        inputs = _ce_large_inputs(rng)
+        z, y = inputs["z"], inputs["y"]
+        assert z.max() > 709.8 and z.max() - z.min() > 745  # exp overflows, some p underflow to 0
+        assert np.all(y > 0)
+        loss, dz = exercise.reference(**inputs)
+        numeric_loss, numeric_dz = exercise.numeric(**inputs)
+        assert np.isfinite(loss) and np.allclose(loss, numeric_loss)
+        assert np.allclose(dz, numeric_dz, atol=1e-6)
+
+
+def test_the_softmax_reference_is_stable_on_the_judges_inputs():
+    exercise = get("softmax", NOTEBOOK)
+    z = np.array([[LARGE + 3.0, 0.5], [LARGE - 2.0, -1.0], [LARGE, 2.0]])
+    (p,) = exercise.reference(z=z)
+    assert np.all(np.isfinite(p)) and np.allclose(p.sum(axis=0), 1.0)
+
+
+# -- correct answers -----------------------------------------------------------------------------
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("name", list(CORRECT))
+def test_a_correct_answer_earns_every_point(name, seed):
+    result = judged(CORRECT[name], name, seed)
+    assert result.status == "passed", str(result)
+    assert result.score == result.max_score == get(name, NOTEBOOK).points
+
+
+def test_without_a_seed_a_correct_answer_still_passes():
+    for function in CORRECT.values():
+        assert verdict(function, notebook=NOTEBOOK).passed
+
+
+def test_other_correct_ways_pass_too():
+    """log-sum-exp written differently, a transposed Jacobian (it is symmetric), a (1, 1) loss."""
+
+    def softmax_via_log(z):
+        m = z.max(axis=0, keepdims=True)
+        return np.exp(z - m - np.log(np.exp(z - m).sum(axis=0, keepdims=True)))
+
+    def ce_with_array_loss(z, y):
+        loss, dz = softmax_ce(z, y)
+        return np.array([[loss]]), dz
+
+    assert judged(softmax_via_log, "softmax").passed
+    assert judged(ce_with_array_loss, "softmax_ce").passed
+    assert judged(lambda z: softmax_jacobian(z).T, "softmax_jacobian").passed
+
+
+# -- classic mistakes ------------------------------------------------------------------------------
+@pytest.mark.parametrize("seed", (0, 7))
+@pytest.mark.parametrize("mistake", MISTAKES, ids=_id)
+def test_each_classic_mistake_fails_and_is_named(mistake, seed):
+    result = judged(mistake.learner, mistake.exercise, seed)
+    text = str(result)
+    assert result.status == mistake.status, text
+    assert result.score < result.max_score
+    for phrase in mistake.phrases:
+        assert phrase in text, f"{phrase!r} not in\n{text}"
+    if mistake.wrong:
+        assert {line.what for line in result.lines if not line.ok} == set(mistake.wrong), text
+
+
+def test_every_misconception_of_the_registry_is_exercised_by_a_learner_above():
+    messages = {m.message for e in by_notebook(NOTEBOOK) for m in e.misconceptions}
+    named = set()
+    for mistake in MISTAKES:
+        text = str(judged(mistake.learner, mistake.exercise))
+        named |= {m for m in messages if m in text}
+    assert named == messages, messages - named
+
+
+def test_the_global_max_costs_only_the_batch_line():
+    result = judged(lambda z: _shifted(z, z.max(), 0), "softmax")
+    assert result.score == 1.5
+
+
+# -- stubs, shapes, NaN, lists, errors -------------------------------------------------------------
+def _stub(*args):
+    raise NotImplementedError()
+
+
+@pytest.mark.parametrize("name", list(CORRECT))
+def test_a_stub_reads_not_implemented(name):
+    result = judged(_stub, name)
+    assert result.status == "not implemented"
+    assert result.score == 0
+    assert "not implemented" in str(result)
+
+
+def _replace(name: str, index: int, change: Callable[[Any], Any]) -> Callable[..., Any]:
+    """The correct answer with output ``index`` passed through ``change``."""
+
+    def learner(*args):
+        out = CORRECT[name](*args)
+        if isinstance(out, tuple):
+            return tuple(change(v) if i == index else v for i, v in enumerate(out))
+        return change(out)
+
+    return learner
+
+
+ARRAY_OUTPUT = [("softmax", 0), ("softmax_ce", 1), ("softmax_jacobian", 0)]
+
+
+def _with_nan(v: np.ndarray) -> np.ndarray:
+    v = np.array(v, dtype=float)
+    v.flat[0] = np.nan
+    return v
+
+
+@pytest.mark.parametrize(("name", "index"), ARRAY_OUTPUT)
+def test_nan_in_an_output_gets_a_nan_message(name, index):
+    result = judged(_replace(name, index, _with_nan), name)
+    assert not result.passed
+    assert "contains NaN" in str(result)
+
+
+@pytest.mark.parametrize(("name", "index"), ARRAY_OUTPUT)
+def test_a_list_in_place_of_an_array_gets_a_type_message(name, index):
+    result = judged(_replace(name, index, lambda v: np.asarray(v).tolist()), name)
+    assert not result.passed
+    assert "should be a numpy array" in str(result) and "got a list" in str(result)
+
+
+def test_a_row_in_place_of_a_column_gets_a_shape_message():
+    text = str(judged(_replace("softmax_ce", 1, lambda v: v.T), "softmax_ce"))
+    assert "but should have shape" in text and "(transposed?)" in text
+
+
+def test_a_loss_that_is_not_a_number_gets_a_type_message():
+    result = judged(_replace("softmax_ce", 0, lambda v: "small"), "softmax_ce")
+    assert not result.passed and "should be a number, got str" in str(result)
+
+
+def test_a_single_value_where_two_belong_gets_a_message():
+    result = judged(lambda z, y: softmax(z) - y, "softmax_ce")
+    assert result.status == "failed"
+    assert "should return 2 values (loss, dz)" in str(result)
+
+
+def test_an_error_in_the_learners_code_is_reported():
+    def learner(z):
+        raise KeyError("oops")
+
+    result = judged(learner, "softmax")
+    assert result.status == "error" and "raised KeyError: 'oops'" in str(result)
+
+
+@pytest.mark.parametrize("name", ["softmax", "softmax_ce"])
+def test_the_custom_judges_let_grading_stops_through(name):
+    def missing(inputs):
+        raise MissingFunction(f"no function called {name}")
+
+    def timed_out(inputs):
+        raise GradingStop("ran past its time limit")
+
+    exercise = get(name, NOTEBOOK)
+    assert judge(exercise, missing, np.random.default_rng(0)).status == "missing"
+    result = judge(exercise, timed_out, np.random.default_rng(0))
+    assert result.status == "error" and "time limit" in str(result)
+
+
+# -- nothing leaks ---------------------------------------------------------------------------------
+def _spellings(value: float) -> set[str]:
+    """Ways a number could be printed; all with three decimals or more, so "1" or "(2, 0)" never match."""
+    return {f"{value:.3f}", f"{value:.4f}", f"{value:.6f}", f"{value:.3e}", repr(value)}
+
+
+@pytest.mark.parametrize("name", list(CORRECT))
+@pytest.mark.parametrize("how", ["scaled", "misconception"])
+def test_no_verdict_shows_a_number_of_the_reference(name, how):
+    exercise = get(name, NOTEBOOK)
+    keys = list(exercise.make_inputs(np.random.default_rng(0)))
+    seen: list[dict[str, Any]] = []
+    mistake = next(m for m in MISTAKES if m.exercise == name)
+
+    def learner(*args):
+        seen.append(dict(zip(keys, args, strict=True)))
+        if how == "misconception":
+            return mistake.learner(*args)
+        out = CORRECT[name](*args)
+        if isinstance(out, tuple):
+            return tuple(1.5 * v + 0.25 for v in out)
+        return 1.5 * out + 0.25
+
+    result = judged(learner, name)
+    assert not result.passed and seen
+    shown = str(result) + result._repr_html_() + json.dumps(result.to_dict(), ensure_ascii=False)
+    for inputs in seen:
+        values = [*inputs.values(), *exercise.reference(**inputs)]
+        for output in values:
+            for value in np.asarray(output, dtype=float).ravel():
+                if abs(value) < 1e-3 or value.is_integer():
+                    continue  # exact zeros and ones (one-hot labels) say nothing
+                for spelling in _spellings(float(value)):
+                    assert spelling not in shown, f"{spelling} appears in\n{shown}"
+
+
+# -- through the grading sandbox -------------------------------------------------------------------
+SETUP = (
+    f"import numpy as np\nfrom bpcourse.check import for_notebook\ncheck, grade = for_notebook({NOTEBOOK!r})"
+)
+SOURCES = {
+    "softmax": (
+        "def softmax(z):\n"
+        "    e = np.exp(z - z.max(axis=0, keepdims=True))\n"
+        "    return e / e.sum(axis=0, keepdims=True)"
+    ),
+    "softmax_ce": (
+        "def softmax_ce(z, y):\n"
+        "    shifted = z - z.max()\n"
+        "    log_p = shifted - np.log(np.exp(shifted).sum())\n"
+        "    return float(-np.sum(y * log_p)), np.exp(log_p) - y"
+    ),
+    "softmax_jacobian": (
+        "def softmax_jacobian(z):\n    p = softmax(z).ravel()\n    return np.diag(p) - np.outer(p, p)"
+    ),
+}
+NAIVE = "def softmax(z):\n    e = np.exp(z)\n    return e / e.sum(axis=0, keepdims=True)"
+
+
+def _submission(path: Path, sources: dict[str, str]) -> Path:
+    notebook = new_notebook(cells=[new_markdown_cell("# Notebook 04"), new_code_cell(SETUP)])
+    notebook.cells += [new_code_cell(source) for source in sources.values()]
+    nbformat.write(notebook, str(path))
+    return path
+
+
+LIMITS = Limits(cell_seconds=20, call_seconds=10, memory_mb=1536)
+
+
+def test_the_sandbox_grades_correct_solutions_with_full_marks_and_carries_nan_back(tmp_path):
+    full = sum(e.points for e in by_notebook(NOTEBOOK))
+    right = grade_submission(Submission("learner", NOTEBOOK, _submission(tmp_path / "a.ipynb", SOURCES)),
+                             LIMITS, seed=3)  # fmt: skip
+    assert right["problems"] == [] and right["score"] == full, right
+
+    naive = {**SOURCES, "softmax": NAIVE}
+    result = grade_submission(Submission("learner", NOTEBOOK, _submission(tmp_path / "b.ipynb", naive)),
+                              LIMITS, seed=3)  # fmt: skip
+    entry = next(e for e in result["exercises"] if e["exercise"] == "softmax")
+    assert entry["score"] == 1 and entry["status"] == "partial"
+    text = " ".join(line["message"] for line in entry["lines"])
+    assert "contains NaN" in text and "subtract each column's max" in text
