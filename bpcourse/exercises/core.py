@@ -67,11 +67,15 @@ class MissingFunction(GradingStop):
 
 
 class LearnerRaised(Exception):
-    """The learner's function raised in another process; the message says what and where."""
+    """The learner's function raised in another process; the message says what and where.
 
-    def __init__(self, message: str) -> None:
+    ``kind`` is the name of the exception's type there (``"RecursionError"``).
+    """
+
+    def __init__(self, message: str, kind: str = "") -> None:
         super().__init__(message)
         self.learner_message = message
+        self.kind = kind
 
 
 @dataclass(frozen=True)

@@ -231,7 +231,7 @@ class Sandbox:
         if kind == "not_implemented":
             raise NotImplementedError
         if kind == "raised":
-            raise LearnerRaised(str(reply.get("message", "raised an exception")))
+            raise LearnerRaised(str(reply.get("message", "raised an exception")), str(reply.get("kind", "")))
         if kind != "returned":
             raise GradingStop("the grading process sent an unexpected reply")
         decoder = Decoder(encoder.objects)  # replies refer to, and update, the objects sent
