@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from bpcourse.exercises import (
     affine_and_activations,
+    cost_of_backprop,
     merges_and_traversal,
     minibatches_and_training,
     scalar_graphs,
     softmax_cross_entropy,
+    vanishing_and_exploding,
 )
 from bpcourse.exercises.core import Exercise, Misconception, Verdict, judge
 
@@ -24,6 +26,8 @@ _MODULES = (
     affine_and_activations,
     softmax_cross_entropy,
     minibatches_and_training,
+    vanishing_and_exploding,
+    cost_of_backprop,
 )
 
 # Keyed by (notebook, function name): a name may be graded in two notebooks
