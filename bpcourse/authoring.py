@@ -14,8 +14,9 @@ solution notebook is placed at ``source/<id>/<id>.ipynb`` there, and nbgrader's
 own ``generate_assignment`` produces ``release/<id>/<id>.ipynb``; nothing in
 ``grader/`` is touched. The released notebooks are then made deterministic
 (volatile metadata such as execution timings and widget state dropped) so that
-regenerating unchanged sources rewrites identical bytes. nbgrader's cell
-metadata and checksums are kept: autograding needs them.
+regenerating unchanged sources rewrites identical bytes, and lose the nbval-*
+tags that only steer the test suite. nbgrader's cell metadata and checksums are
+kept: autograding needs them.
 
 nbgrader runs in a child process (one for all notebooks, since importing it is
 slow), with the Jupyter configuration of the user's home ignored, so that only
@@ -46,6 +47,9 @@ NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 # Metadata that changes on every run of a notebook and means nothing to a learner.
 VOLATILE_NOTEBOOK_METADATA = ("widgets", "toc", "varInspector", "execution")
 VOLATILE_CELL_METADATA = ("execution", "ExecuteTime", "collapsed", "scrolled", "trusted", "widgets")
+
+# Cell tags that only steer the test suite (nbval-ignore-output, nbval-skip, ...).
+TEST_ONLY_TAG_PREFIX = "nbval-"
 
 # Text that must never reach a student notebook.
 LEAKS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
@@ -93,7 +97,7 @@ def solution_notebooks(root: Path) -> list[Path]:
 
 # -- making a released notebook deterministic ----------------------------------------------------
 def normalize(student: nbformat.NotebookNode, source_cells: list[dict[str, Any]]) -> nbformat.NotebookNode:
-    """``student`` without outputs or volatile metadata, with the cell ids of the source.
+    """``student`` without outputs, volatile metadata or nbval tags, with the cell ids of the source.
 
     nbgrader keeps cells one for one in ``generate_assignment``, so cell ``i`` of
     the student version is cell ``i`` of the source. ``source_cells`` are the
@@ -115,6 +119,11 @@ def normalize(student: nbformat.NotebookNode, source_cells: list[dict[str, Any]]
     for index, (cell, original) in enumerate(zip(student.cells, source_cells, strict=True)):
         for key in VOLATILE_CELL_METADATA:
             cell.metadata.pop(key, None)
+        tags = [tag for tag in cell.metadata.get("tags", []) if not tag.startswith(TEST_ONLY_TAG_PREFIX)]
+        if tags:
+            cell.metadata["tags"] = tags
+        else:
+            cell.metadata.pop("tags", None)
         if cell.cell_type == "code":
             cell.outputs = []
             cell.execution_count = None
@@ -223,8 +232,7 @@ def generate(out_dir: Path | None = None, root: Path | str | None = None) -> lis
             shutil.copyfile(path, target / path.name)
         _release_with_nbgrader(course, ids)
 
-        written = []
-        out.mkdir(parents=True, exist_ok=True)
+        students = []
         for path in sources:
             released = course / "release" / path.stem / path.name
             if not released.is_file():
@@ -233,9 +241,14 @@ def generate(out_dir: Path | None = None, root: Path | str | None = None) -> lis
             student = normalize(nbformat.read(released, as_version=4), stored["cells"])
             _check_no_leaks(student, path.name)
             nbformat.validate(student)
-            target = out / path.name
-            nbformat.write(student, target)
-            written.append(target)
+            students.append((path.name, student))
+
+    # Nothing is written unless every notebook made it through.
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, student in students:
+        nbformat.write(student, out / name)
+        written.append(out / name)
 
     for stale in sorted(set(out.glob(NOTEBOOK_GLOB)) - set(written)):
         stale.unlink()

@@ -1,0 +1,40 @@
+"""nbgrader configuration of the bpcourse course directory.
+
+One assignment per notebook: the assignment id is the notebook's stem
+(``01_scalar_graphs``) and its source is ``source/<id>/<id>.ipynb``. The
+student notebooks in ``../notebooks/`` are produced from ``../solutions/`` by
+``python -m bpcourse.authoring generate``, which runs nbgrader with this file.
+"""
+
+c = get_config()  # noqa: F821  (provided by traitlets when nbgrader loads this file)
+
+c.CourseDirectory.course_id = "bpcourse"
+c.CourseDirectory.source_directory = "source"
+c.CourseDirectory.release_directory = "release"
+c.CourseDirectory.submitted_directory = "submitted"
+c.CourseDirectory.autograded_directory = "autograded"
+c.CourseDirectory.feedback_directory = "feedback"
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback"]
+
+# Solutions: the body between the delimiters becomes the stub below.
+c.ClearSolutions.begin_solution_delimeter = "### BEGIN SOLUTION"
+c.ClearSolutions.end_solution_delimeter = "### END SOLUTION"
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+c.ClearSolutions.enforce_metadata = True
+
+# Hidden tests: the ``grade(...)`` calls are removed from the student version and
+# restored by ``nbgrader autograde``.
+c.ClearHiddenTests.begin_test_delimeter = "### BEGIN HIDDEN TESTS"
+c.ClearHiddenTests.end_test_delimeter = "### END HIDDEN TESTS"
+c.ClearHiddenTests.enforce_metadata = True
+
+# Student versions start without outputs; autograding restores every graded
+# cell from the gradebook, even one a learner deleted.
+c.ClearOutput.remove_metadata_fields = ["collapsed", "scrolled", "execution", "ExecuteTime"]
+c.OverwriteCells.add_missing_cells = True
+
+# Autograding runs each notebook top to bottom; no course notebook needs more
+# than a few seconds per cell.
+c.ExecutePreprocessor.timeout = 60
+c.Execute.timeout = 60
