@@ -380,17 +380,17 @@ class ReLU(TensorOp):
 
     @staticmethod
     def forward(z):
-        mask = z > 0
-        kinks.note(mask)
-        return z * mask, mask
+        if kinks.active is not None:
+            kinks.note(z > 0)
+        return np.maximum(z, 0), z  # z is cached: the mask is taken from it on the way back
 
     @staticmethod
-    def vjp(g, mask, needs):
-        return (g * mask,)
+    def vjp(g, z, needs):
+        return (np.where(z > 0, g, 0),)
 
     @staticmethod
-    def jvp(tangents, mask):
-        return tangents[0] * mask
+    def jvp(tangents, z):
+        return np.where(z > 0, tangents[0], 0)
 
 
 @register
@@ -455,11 +455,12 @@ class SoftmaxCrossEntropy(TensorOp):
     @staticmethod
     def forward(z, y=None):
         shifted = z - z.max(axis=0, keepdims=True)
-        log_norm = np.log(np.exp(shifted).sum(axis=0, keepdims=True))
-        log_p = shifted - log_norm
+        e = np.exp(shifted)
+        norm = e.sum(axis=0, keepdims=True)
+        log_p = shifted - np.log(norm)
         batch = z.shape[1] if z.ndim == 2 else 1
         loss = -(y * log_p).sum() / batch
-        return np.asarray(loss, dtype=z.dtype), (np.exp(log_p), y, batch)
+        return np.asarray(loss, dtype=z.dtype), (e / norm, y, batch)
 
     @staticmethod
     def vjp(g, saved, needs):
