@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
-from bpcourse.grading.runner import grade_class
+from bpcourse.grading.distributed import ClusterProblem, dask_executor
+from bpcourse.grading.gradescope import (
+    VISIBILITIES,
+    not_one_notebook_message,
+    problem_results,
+    results_json,
+    write_results,
+)
+from bpcourse.grading.runner import grade_class, result_path
 from bpcourse.grading.sandbox import Limits
 from bpcourse.grading.submissions import discover
 
@@ -62,6 +72,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="also run demonstration cells (by default only cells that define things, and solutions)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no table")
+    parser.add_argument(
+        "--gradescope",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="also write Gradescope's results.json for the one submission graded "
+        "(an error if PATH... holds no notebook or several); grades it afresh, as --force",
+    )
+    parser.add_argument(
+        "--gradescope-visibility",
+        choices=VISIBILITIES,
+        default="visible",
+        help="when learners see the Gradescope results (default: visible)",
+    )
+    parser.add_argument(
+        "--dask",
+        default=None,
+        metavar="ADDRESS",
+        help="grade on the dask.distributed cluster whose scheduler is at ADDRESS "
+        "(e.g. tcp://10.0.0.5:8786) instead of on this machine; --workers does not apply",
+    )
 
 
 def _table(results: list[dict[str, Any]]) -> str:
@@ -86,20 +117,40 @@ def _table(results: list[dict[str, Any]]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     submissions = discover(args.paths)
+    if args.gradescope is not None:
+        args.gradescope.unlink(missing_ok=True)  # never leave an earlier run's results behind
+    if args.gradescope is not None and len(submissions) != 1:
+        message = not_one_notebook_message([s.path for s in submissions])
+        write_results(args.gradescope, problem_results(message, args.gradescope_visibility))
+        print(
+            f"--gradescope grades exactly one submission, found {len(submissions)} under: "
+            + " ".join(args.paths),
+            file=sys.stderr,
+        )
+        return 2
     if not submissions:
         print("no notebooks found under: " + " ".join(args.paths), file=sys.stderr)
         return 2
     limits = Limits(cell_seconds=args.cell_timeout, call_seconds=args.call_timeout, memory_mb=args.memory)
-    run = grade_class(
-        submissions,
-        args.out,
-        workers=max(1, args.workers),
-        force=args.force,
-        limits=limits,
-        seed=args.seed,
-        progress=None if args.quiet else sys.stderr,
-        run_all_cells=args.run_all_cells,
+    cluster = (
+        dask_executor(args.dask, report=None if args.quiet else sys.stderr) if args.dask else nullcontext()
     )
+    try:
+        with cluster as executor:
+            run = grade_class(
+                submissions,
+                args.out,
+                workers=max(1, args.workers),
+                force=args.force or args.gradescope is not None,
+                limits=limits,
+                seed=args.seed,
+                executor=executor,
+                progress=None if args.quiet else sys.stderr,
+                run_all_cells=args.run_all_cells,
+            )
+    except ClusterProblem as exc:
+        print(f"cannot grade on the cluster: {exc}", file=sys.stderr)
+        return 2
     if not args.quiet:
         print(_table(run.results))
         print()
@@ -108,4 +159,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"feedback:  {args.out / 'feedback'}/<student>.md")
     for failure in run.failed:
         print(f"could not grade {failure}", file=sys.stderr)
+    if args.gradescope is not None and not run.failed:
+        path = result_path(args.out, submissions[0])
+        result = json.loads(path.read_text(encoding="utf-8"))
+        write_results(args.gradescope, results_json(result, args.gradescope_visibility))
+        if not args.quiet:
+            print(f"gradescope: {args.gradescope}")
     return 0 if not run.failed else 1
