@@ -11,7 +11,9 @@ graph. ``y`` feeds both ``u`` and ``v``, so its gradient is a sum of two
 contributions: the merge rule the picture highlights.
 
 ``bpcourse grade PATH... --out DIR`` grades submitted notebooks (see
-``bpcourse.grading``). Running ``bpcourse`` with no arguments runs the demo.
+``bpcourse.grading``). ``bpcourse grade-sample`` grades the repository's sample
+class (see ``bpcourse.sample_class``). Running ``bpcourse`` with no arguments
+runs the demo.
 """
 
 from __future__ import annotations
@@ -149,6 +151,18 @@ def build_parser() -> argparse.ArgumentParser:
     from bpcourse.grading.command import add_arguments
 
     add_arguments(grade)
+    sample = commands.add_parser(
+        "grade-sample",
+        help="grade the repository's sample class (examples/class/), then say how to open the course",
+        description=(
+            "Grade the sample class examples/class/submitted/ (six made-up students, notebooks 01, 03 "
+            "and 05) with a fixed seed: the gradebook, what the grader found, the feedback files. "
+            "Run it from the repository's root."
+        ),
+    )
+    from bpcourse import sample_class
+
+    sample_class.add_arguments(sample)
     return parser
 
 
@@ -166,5 +180,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bpcourse.grading.command import run
 
         return run(args)
+    if args.command == "grade-sample":
+        from bpcourse.sample_class import run as grade_sample
+
+        return grade_sample(args)
     parser.error(f"unknown command {args.command!r}")
     return 2

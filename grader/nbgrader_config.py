@@ -6,6 +6,9 @@ student notebooks in ``../notebooks/`` are produced from ``../solutions/`` by
 ``python -m bpcourse.authoring generate``, which runs nbgrader with this file.
 """
 
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+from nbgrader.preprocessors import ClearHiddenTests, GetGrades
+
 c = get_config()  # noqa: F821  (provided by traitlets when nbgrader loads this file)
 
 c.CourseDirectory.course_id = "bpcourse"
@@ -38,3 +41,9 @@ c.OverwriteCells.add_missing_cells = True
 # than a few seconds per cell.
 c.ExecutePreprocessor.timeout = 60
 c.Execute.timeout = 60
+
+# Feedback (``nbgrader generate_feedback``) is made from the autograded notebooks,
+# in which the hidden tests are back in place: nbgrader's default feedback shows
+# them to the learner. ClearHiddenTests removes them again (the cell's visible
+# ``check(...)`` line, its output and the points stay).
+c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]

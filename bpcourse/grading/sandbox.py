@@ -10,8 +10,10 @@ new process that skips that cell, so the rest of the notebook is still graded.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -37,10 +39,82 @@ class Limits:
     output_mb: int = 8  # what the learner's code may print or write
     max_restarts: int = 4  # new processes after a hang or a crash
 
-    def for_worker(self) -> str:
+    def for_worker(self, uid: int | None = None) -> str:
         return json.dumps(
-            {"memory_mb": self.memory_mb, "cpu_seconds": self.cpu_seconds, "output_mb": self.output_mb}
+            {
+                "memory_mb": self.memory_mb,
+                "cpu_seconds": self.cpu_seconds,
+                "output_mb": self.output_mb,
+                "uid": uid,
+            }
         )
+
+
+# Sandboxes started as root each run under a user id of their own, unused by anyone
+# else, so that everything a learner's code starts can be found and ended by it.
+_UID_BASE = 200_000 + (os.getpid() % 20_000) * 32
+_uid_counter = itertools.count()
+
+
+def _sandbox_uid() -> int | None:
+    """A fresh unprivileged user id for the next sandbox, or None when not root or unsafe.
+
+    The worker reads Python and its packages after dropping root, so every
+    folder on the way to them must be readable by others.
+    """
+    if (
+        os.geteuid() != 0
+        or not _readable_by_others(sys.prefix)
+        or not _readable_by_others(os.path.dirname(os.__file__))
+    ):
+        return None
+    return _UID_BASE + next(_uid_counter) % 32
+
+
+def _readable_by_others(path: str) -> bool:
+    path = os.path.realpath(path)
+    while True:
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:
+            return False
+        if not mode & 0o005 == 0o005:
+            return False
+        parent = os.path.dirname(path)
+        if parent == path:
+            return True
+        path = parent
+
+
+def kill_sandbox_processes(token: str, uid: int | None) -> None:
+    """End every process a sandbox started, even in a session of its own.
+
+    They are found by the sandbox's user id when it has one, and otherwise by
+    the marker every process inherits in its environment from the worker.
+    """
+    marker = f"BPCOURSE_SANDBOX={token}".encode()
+    for _ in range(20):  # a process may start another while we look: look again
+        found = False
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit() or int(entry) == os.getpid():
+                continue
+            try:
+                with open(f"/proc/{entry}/status", encoding="ascii", errors="replace") as status:
+                    uids = next(line for line in status if line.startswith("Uid:")).split()[1:]
+                mine = uid is not None and str(uid) in uids
+                if not mine:
+                    with open(f"/proc/{entry}/environ", "rb") as environ:
+                        mine = marker in environ.read().split(b"\0")
+            except (OSError, StopIteration):
+                continue
+            if mine:
+                found = True
+                try:
+                    os.kill(int(entry), signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+        if not found:
+            return
 
 
 @dataclass
@@ -87,6 +161,10 @@ class Sandbox:
         self.limits = limits or Limits()
         self.report = LoadReport()
         self.folder = tempfile.mkdtemp(prefix="bpcourse-grade-")
+        self.uid = _sandbox_uid()
+        self.token = secrets.token_hex(8)
+        if self.uid is not None:
+            os.chown(self.folder, self.uid, self.uid)
         self.process: subprocess.Popen[bytes] | None = None
         self.restarts = 0
         self._to_worker = self._from_worker = -1
@@ -105,13 +183,13 @@ class Sandbox:
                     "bpcourse.grading.worker",
                     str(to_worker_r),
                     str(from_worker_w),
-                    self.limits.for_worker(),
+                    self.limits.for_worker(self.uid),
                 ],  # fmt: skip
                 stdin=subprocess.DEVNULL,
                 stdout=output,
                 stderr=output,
                 cwd=self.folder,
-                env=_environment(self.folder),
+                env={**_environment(self.folder), "BPCOURSE_SANDBOX": self.token},
                 pass_fds=(to_worker_r, from_worker_w),
                 start_new_session=True,
             )
@@ -128,6 +206,7 @@ class Sandbox:
                 pass
             self.process.wait()
             self.process = None
+        kill_sandbox_processes(self.token, self.uid)  # anything it started, even in a session of its own
         for fd in (self._to_worker, self._from_worker):
             if fd >= 0:
                 try:

@@ -12,6 +12,7 @@ Started as ``python -I -m bpcourse.grading.worker READ_FD WRITE_FD LIMITS_JSON``
 
 from __future__ import annotations
 
+import ctypes
 import importlib.abc
 import json
 import os
@@ -75,6 +76,31 @@ def apply_limits(limits: dict[str, int]) -> None:
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 
 
+_CLONE_NEWNET = 0x40000000
+
+
+def isolate(uid: int | None) -> None:
+    """When started as root: leave the network, then (if given a user id) drop root.
+
+    A new network namespace has no interface but a loopback that is down, so
+    the learner's code can reach no server (not the grader's, not a cluster
+    scheduler, not the internet). A user id of its own, used by no one else,
+    means the learner's code cannot touch the grader's files and is held to
+    the process limit. The grader passes one only when Python's files are
+    readable by other users. Without root neither step is possible; the other
+    limits still apply.
+    """
+    if os.geteuid() != 0:
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(_CLONE_NEWNET) != 0:
+        raise OSError(ctypes.get_errno(), "could not leave the network namespace")
+    if uid is not None:
+        os.setgroups([])
+        os.setgid(uid)
+        os.setuid(uid)
+
+
 def _no_fork(*args: Any, **kwargs: Any) -> None:
     raise PermissionError("starting new processes is not allowed while grading")
 
@@ -110,6 +136,7 @@ def main(argv: list[str]) -> int:
 
     import bpcourse.grading.wire_types  # noqa: F401  (course objects that travel as inputs)
 
+    isolate(limits.get("uid"))
     apply_limits(limits)
     _hide_grader()
     shell = InteractiveShell.instance()

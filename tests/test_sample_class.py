@@ -1,0 +1,194 @@
+"""The sample class (examples/class/): its files are current, and grading it tells each student apart.
+
+ada is right everywhere, ben partly done, cai makes the classic mistakes, dee's
+central_difference never returns, eli tampers, fay's notebook 03 is broken
+(see examples/class/README.md). The class is graded once, with a seed, for the
+whole module.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bpcourse import sample_class
+from bpcourse.cli import main
+from bpcourse.exercises import by_notebook
+from bpcourse.grading.runner import grade_class
+from bpcourse.grading.sandbox import Limits
+from bpcourse.grading.submissions import discover
+
+ROOT = Path(__file__).resolve().parent.parent
+CLASS = ROOT / "examples" / "class"
+NOTEBOOKS = ("01_scalar_graphs", "03_affine_and_activations", "05_minibatches_and_training")
+STUDENTS = ("ada", "ben", "cai", "dee", "eli", "fay")
+FULL = {nb: sum(e.points for e in by_notebook(nb)) for nb in NOTEBOOKS}
+LIMITS = Limits(cell_seconds=20, call_seconds=3)
+
+
+def test_the_committed_class_is_what_make_class_writes():
+    done = subprocess.run(
+        [sys.executable, str(CLASS / "make_class.py"), "--check"], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_make_class_check_notices_changed_missing_and_extra_files(monkeypatch):
+    spec = importlib.util.spec_from_file_location("make_class", CLASS / "make_class.py")
+    make_class = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "make_class", make_class)  # its dataclasses look themselves up there
+    spec.loader.exec_module(make_class)
+    files = make_class.expected_files()
+    assert len(files) == len(STUDENTS) * len(NOTEBOOKS)
+    assert make_class.differences(files) == []
+    changed, dropped = sorted(files)[:2]
+    files[changed] += " "
+    del files[dropped]
+    files[CLASS / "submitted" / "zoe" / NOTEBOOKS[0] / f"{NOTEBOOKS[0]}.ipynb"] = "{}"
+    found = "\n".join(make_class.differences(files))
+    assert f"out of date: {changed.relative_to(ROOT)}" in found
+    assert f"not part of the class: {dropped.relative_to(ROOT)}" in found
+    assert "missing: examples/class/submitted/zoe/" in found
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    out = tmp_path_factory.mktemp("grades")
+    run = grade_class(discover([CLASS / "submitted"]), out, limits=LIMITS, seed=0, progress=None)
+    assert run.graded == len(STUDENTS) * len(NOTEBOOKS) and not run.failed
+    rows = list(csv.DictReader((out / "gradebook.csv").open(encoding="utf-8")))
+    results = {(r["student"], r["notebook"]): r for r in run.results}
+    return out, rows, results
+
+
+def row(rows, student, notebook, exercise):
+    (found,) = [
+        r for r in rows if (r["student"], r["notebook"], r["exercise"]) == (student, notebook, exercise)
+    ]
+    return found
+
+
+def others_pass(rows, student, but):
+    """Every exercise of ``student`` not in ``but`` has full marks."""
+    rest = [r for r in rows if r["student"] == student and r["exercise"] not in but]
+    return all(float(r["score"]) == float(r["max_score"]) for r in rest) and rest
+
+
+def test_one_gradebook_row_per_student_and_exercise(graded):
+    out, rows, _ = graded
+    assert len(rows) == len(STUDENTS) * sum(len(by_notebook(nb)) for nb in NOTEBOOKS)
+    assert sorted({r["student"] for r in rows}) == list(STUDENTS)
+    for student in STUDENTS:
+        assert (out / "feedback" / f"{student}.md").stat().st_size > 0
+
+
+def test_ada_has_full_marks(graded):
+    _, _, results = graded
+    for nb in NOTEBOOKS:
+        assert results[("ada", nb)]["score"] == FULL[nb]
+        assert results[("ada", nb)]["problems"] == []
+
+
+def test_ben_is_partly_done(graded):
+    _, rows, results = graded
+    for nb in NOTEBOOKS:
+        assert 0 < results[("ben", nb)]["score"] < FULL[nb]
+    for nb, name in [(NOTEBOOKS[0], "central_difference"), (NOTEBOOKS[1], "affine_relu_backward"),
+                     (NOTEBOOKS[2], "softmax_ce_batch"), (NOTEBOOKS[2], "mlp_loss_and_grads")]:  # fmt: skip
+        assert row(rows, "ben", nb, name)["status"] == "not implemented"
+    half = row(rows, "ben", NOTEBOOKS[1], "two_layer_mse_grads")
+    assert half["status"] == "partial" and float(half["score"]) == 2.0
+    assert "missing the activation's factor" in half["diagnosis"]
+
+
+CAI = {
+    (NOTEBOOKS[0], "worked_example_grads"): ["dL_dy:", "its gradient is the SUM of both contributions"],
+    (NOTEBOOKS[1], "affine_backward"): ["dW:", "(transposed?)", "the transpose of dW"],
+    (NOTEBOOKS[1], "relu_backward"): ["the mask comes from the wrong array"],
+    (NOTEBOOKS[1], "tanh_backward"): ["φ′(a) used where φ′(z) belongs"],
+    (NOTEBOOKS[2], "affine_backward_batch"): ["db:", "SUM of the B per-example gradients"],
+    (NOTEBOOKS[2], "mlp_loss_and_grads"): ["b1:", "b2:", "sums δ over the batch"],
+}
+
+
+def test_cai_classic_mistakes_are_diagnosed_by_name(graded):
+    _, rows, _ = graded
+    for (nb, name), phrases in CAI.items():
+        found = row(rows, "cai", nb, name)
+        assert float(found["score"]) < float(found["max_score"])
+        for phrase in phrases:
+            assert phrase in found["diagnosis"], (name, found["diagnosis"])
+    assert others_pass(rows, "cai", {name for _, name in CAI})
+
+
+def test_dee_endless_loop_costs_that_function_only(graded):
+    _, rows, _ = graded
+    looping = row(rows, "dee", NOTEBOOKS[0], "central_difference")
+    assert float(looping["score"]) == 0 and looping["status"] == "error"
+    assert "endless loop" in looping["diagnosis"]
+    assert others_pass(rows, "dee", {"central_difference"})
+
+
+def test_eli_tampering_earns_nothing(graded):
+    out, rows, results = graded
+    # numpy's comparisons patched and "All tests passed!" printed: the swapped answer still scores 0.
+    assert float(row(rows, "eli", NOTEBOOKS[0], "mul_backward")["score"]) == 0
+    assert "swapped" in row(rows, "eli", NOTEBOOKS[0], "mul_backward")["diagnosis"]
+    cheat = row(rows, "eli", NOTEBOOKS[1], "affine_backward")
+    assert float(cheat["score"]) == 0 and "not available while grading" in cheat["diagnosis"]
+    # grade() replaced by one that gives full marks: the stub still scores 0.
+    assert float(row(rows, "eli", NOTEBOOKS[2], "mlp_loss_and_grads")["score"]) == 0
+    assert others_pass(rows, "eli", {"mul_backward", "affine_backward", "mlp_loss_and_grads"})
+    assert "All tests passed" not in (out / "gradebook.csv").read_text(encoding="utf-8")
+
+
+def test_fay_broken_notebook_is_reported_and_the_rest_graded(graded):
+    _, rows, results = graded
+    problems = " ".join(results[("fay", NOTEBOOKS[1])]["problems"])
+    assert "SyntaxError" in problems
+    for name in ("relu_backward", "sigmoid_backward"):
+        found = row(rows, "fay", NOTEBOOKS[1], name)
+        assert found["status"] == "missing" and "no function called" in found["diagnosis"]
+    assert others_pass(rows, "fay", {"relu_backward", "sigmoid_backward"})
+    assert results[("fay", NOTEBOOKS[0])]["score"] == FULL[NOTEBOOKS[0]]
+    assert results[("fay", NOTEBOOKS[2])]["score"] == FULL[NOTEBOOKS[2]]
+
+
+# -- the command --------------------------------------------------------------------------------------
+def test_grade_sample_prints_the_gradebook_diagnoses_and_the_way_into_the_course(tmp_path, capsys):
+    # ada's three notebooks only, so that the command runs in a few seconds.
+    folder = tmp_path / "submitted"
+    shutil.copytree(CLASS / "submitted" / "ada", folder / "ada")
+    assert main(["grade-sample", str(folder), "--workers", "2"]) == 0
+    text = capsys.readouterr().out
+    assert "1 student, 3 notebooks" in text
+    assert "ada      03_affine_and_activations    13/13  all passed" in text
+    assert "jupyter lab notebooks/" in text and "bpcourse demo" in text
+    rows = list(csv.DictReader((tmp_path / "grades" / "gradebook.csv").open(encoding="utf-8")))
+    assert len(rows) == sum(len(by_notebook(nb)) for nb in NOTEBOOKS)
+    assert all(r["status"] == "passed" for r in rows)
+    results = json.loads((tmp_path / "grades" / "gradebook.json").read_text(encoding="utf-8"))
+    assert sample_class.diagnoses(results).count("\n") == 1  # the heading alone: nothing was wrong
+
+
+def test_grade_sample_lists_the_notebooks_in_order_from_the_repository(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    folder, root = sample_class.locate()
+    assert folder == sample_class.SAMPLE and root == ROOT
+    hint = sample_class.course_hint(root)
+    assert "lab notebooks/" in hint
+    assert hint.index("00_start_here") < hint.index("01_scalar_graphs") < hint.index("07_cost_of_backprop")
+
+
+def test_grade_sample_outside_the_repository_says_where_to_run_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sample_class, "_source_root", lambda: tmp_path)
+    assert main(["grade-sample"]) == 2
+    assert "from the root of the bpcourse repository" in capsys.readouterr().err
