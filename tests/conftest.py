@@ -1,4 +1,4 @@
-"""Fixtures shared by the engine tests."""
+"""Fixtures shared by the tests (the exercise tests' helpers live in helpers.py)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ import zlib
 
 import numpy as np
 import pytest
+
+# The helpers of the exercise tests assert too: let pytest explain their failures.
+pytest.register_assert_rewrite("helpers")
 
 
 @pytest.fixture

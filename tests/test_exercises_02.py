@@ -15,35 +15,17 @@ from typing import Any
 
 import numpy as np
 import pytest
+from helpers import assert_fails_with, assert_full_points, assert_not_implemented, judging, stub
 
 from bpcourse import minigraph
-from bpcourse.check import verdict
 from bpcourse.exercises import by_notebook, get, judge
 from bpcourse.exercises import merges_and_traversal as mt
-from bpcourse.exercises.core import LearnerRaised, Verdict
+from bpcourse.exercises.core import LearnerRaised
 from bpcourse.graph import is_topological_order
 from bpcourse.minigraph import Node
 
 NOTEBOOK = "02_merges_and_traversal"
-
-
-def judged(function: Callable[..., Any], name: str, seed: int = 0) -> Verdict:
-    return verdict(function, name=name, seed=seed, notebook=NOTEBOOK)
-
-
-def assert_full_points(result: Verdict) -> None:
-    assert result.status == "passed", str(result)
-    assert result.score == result.max_score
-
-
-def assert_fails_with(result: Verdict, phrase: str) -> None:
-    assert result.status != "passed", str(result)
-    assert result.score < result.max_score
-    assert phrase in str(result), str(result)
-
-
-def stub(*args: Any) -> Any:
-    raise NotImplementedError()
+judged = judging(NOTEBOOK)
 
 
 # -- the reference solutions, as in the notebook --------------------------------------------------
@@ -110,10 +92,7 @@ def test_reference_solution_earns_full_points(function: Callable[..., Any], name
 
 @pytest.mark.parametrize("name", ["practice_grads", "topological_order", "backward", "residual_backward"])
 def test_a_stub_reads_not_implemented(name: str) -> None:
-    result = judged(stub, name)
-    assert result.status == "not implemented"
-    assert result.score == 0
-    assert "not implemented" in str(result)
+    assert_not_implemented(judged(stub, name))
 
 
 @pytest.mark.parametrize("name", ["practice_grads", "topological_order", "backward", "residual_backward"])

@@ -11,24 +11,31 @@ which notebook it means.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pytest
+from helpers import (
+    SEEDS,
+    Mistake,
+    assert_every_misconception_named,
+    assert_fails_with,
+    assert_full_points,
+    assert_mistake_named,
+    assert_no_number_shown,
+    assert_not_implemented,
+    judging,
+    stub,
+    with_nan,
+)
 
 from bpcourse.check import verdict
 from bpcourse.exercises import by_notebook, get
-from bpcourse.exercises.core import LearnerRaised, Verdict, draw_checked_inputs, judge
+from bpcourse.exercises.core import LearnerRaised, draw_checked_inputs, judge
 
 NOTEBOOK = "03_affine_and_activations"
-SEEDS = (0, 1, 2, 3, 4)
-
-
-def judged(function: Callable[..., Any], name: str, seed: int = 0) -> Verdict:
-    return verdict(function, name=name, seed=seed, notebook=NOTEBOOK)
+judged = judging(NOTEBOOK)
 
 
 def sigmoid(v: np.ndarray) -> np.ndarray:
@@ -94,15 +101,6 @@ def _two_layer_with(
 
 
 # -- classic mistakes, as a learner writes them ------------------------------------------------
-@dataclass
-class Mistake:
-    exercise: str
-    learner: Callable[..., Any]
-    phrases: tuple[str, ...]  # each must appear in the verdict
-    status: str = "failed"
-    wrong: tuple[str, ...] = field(default=())  # outputs that must be marked wrong (all, when empty)
-
-
 def _ones(v: np.ndarray) -> np.ndarray:
     return np.ones_like(v)
 
@@ -231,9 +229,7 @@ def test_inputs_are_non_square_away_from_kinks_and_agreed_by_both_oracles(name, 
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("name", list(CORRECT))
 def test_a_correct_answer_earns_every_point(name, seed):
-    result = judged(CORRECT[name], name, seed)
-    assert result.status == "passed", str(result)
-    assert result.score == result.max_score == get(name, NOTEBOOK).points
+    assert_full_points(judged(CORRECT[name], name, seed), get(name, NOTEBOOK).points)
 
 
 def test_without_a_seed_a_correct_answer_still_passes():
@@ -245,36 +241,17 @@ def test_without_a_seed_a_correct_answer_still_passes():
 @pytest.mark.parametrize("seed", (0, 7))
 @pytest.mark.parametrize("mistake", MISTAKES, ids=_id)
 def test_each_classic_mistake_fails_and_is_named(mistake, seed):
-    result = judged(mistake.learner, mistake.exercise, seed)
-    text = str(result)
-    assert result.status == mistake.status, text
-    assert result.score < result.max_score
-    for phrase in mistake.phrases:
-        assert phrase in text, f"{phrase!r} not in\n{text}"
-    if mistake.wrong:
-        assert {line.what for line in result.lines if not line.ok} == set(mistake.wrong), text
+    assert_mistake_named(judged(mistake.learner, mistake.exercise, seed), mistake)
 
 
 def test_every_misconception_of_the_registry_is_exercised_by_a_learner_above():
-    messages = {m.message for e in by_notebook(NOTEBOOK) for m in e.misconceptions}
-    named = set()
-    for mistake in MISTAKES:
-        text = str(judged(mistake.learner, mistake.exercise))
-        named |= {m for m in messages if m in text}
-    assert named == messages, messages - named
+    assert_every_misconception_named(NOTEBOOK, MISTAKES, judged)
 
 
 # -- stubs, shapes, NaN, lists --------------------------------------------------------------------
-def _stub(*args):
-    raise NotImplementedError()
-
-
 @pytest.mark.parametrize("name", list(CORRECT))
 def test_a_stub_reads_not_implemented(name):
-    result = judged(_stub, name)
-    assert result.status == "not implemented"
-    assert result.score == 0
-    assert "not implemented" in str(result)
+    assert_not_implemented(judged(stub, name))
 
 
 def _replace(name: str, index: int, change: Callable[[np.ndarray], Any]) -> Callable[..., Any]:
@@ -315,24 +292,15 @@ def test_a_flat_bias_gets_a_shape_message(name, column, bias):
     assert "a flat 1-D array" in text and "keep it 2-D" in text
 
 
-def _with_nan(v: np.ndarray) -> np.ndarray:
-    v = np.array(v, dtype=float)
-    v.flat[0] = np.nan
-    return v
-
-
 @pytest.mark.parametrize("name", list(CORRECT))
 def test_nan_in_an_output_gets_a_nan_message(name):
-    result = judged(_replace(name, 0, _with_nan), name)
-    assert not result.passed
-    assert "contains NaN" in str(result)
+    assert_fails_with(judged(_replace(name, 0, with_nan), name), "contains NaN")
 
 
 @pytest.mark.parametrize("name", list(CORRECT))
 def test_a_list_in_place_of_an_array_gets_a_type_message(name):
     result = judged(_replace(name, 0, lambda v: np.asarray(v).tolist()), name)
-    assert not result.passed
-    assert "should be a numpy array" in str(result) and "got a list" in str(result)
+    assert_fails_with(result, "should be a numpy array", "got a list")
 
 
 def test_a_shape_error_relayed_from_the_grading_process_gets_the_hint():
@@ -353,11 +321,6 @@ def test_other_errors_are_reported_unchanged():
 
 
 # -- nothing leaks ---------------------------------------------------------------------------------
-def _spellings(value: float) -> set[str]:
-    """Ways a number could be printed; all with three decimals or more, so "1" or "(2, 0)" never match."""
-    return {f"{value:.3f}", f"{value:.4f}", f"{value:.6f}", f"{value:.3e}", repr(value)}
-
-
 @pytest.mark.parametrize("name", list(CORRECT))
 @pytest.mark.parametrize("how", ["scaled", "misconception"])
 def test_no_verdict_shows_a_number_of_the_reference(name, how):
@@ -378,11 +341,4 @@ def test_no_verdict_shows_a_number_of_the_reference(name, how):
 
     result = judged(learner, name)
     assert not result.passed and seen
-    shown = str(result) + result._repr_html_() + json.dumps(result.to_dict(), ensure_ascii=False)
-    for inputs in seen:
-        for output in exercise.reference(**inputs):
-            for value in np.asarray(output, dtype=float).ravel():
-                if abs(value) < 1e-3:
-                    continue  # masked entries are exactly 0: "0.000" says nothing
-                for spelling in _spellings(float(value)):
-                    assert spelling not in shown, f"{spelling} of the reference appears in\n{shown}"
+    assert_no_number_shown(result, [output for inputs in seen for output in exercise.reference(**inputs)])

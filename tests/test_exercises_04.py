@@ -9,31 +9,36 @@ is graded through the real sandbox, where NaN answers must travel too.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
-import nbformat
 import numpy as np
 import pytest
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from helpers import (
+    SEEDS,
+    assert_every_misconception_named,
+    assert_fails_with,
+    assert_full_marks,
+    assert_full_points,
+    assert_mistake_named,
+    assert_no_number_shown,
+    assert_not_implemented,
+    by_exercise,
+    grade_notebook,
+    judging,
+    stub,
+    with_nan,
+)
+from helpers import Mistake as BaseMistake
 
 from bpcourse.check import verdict
 from bpcourse.exercises import by_notebook, get
-from bpcourse.exercises.core import GradingStop, MissingFunction, Verdict, draw_checked_inputs, judge
+from bpcourse.exercises.core import GradingStop, MissingFunction, draw_checked_inputs, judge
 from bpcourse.exercises.softmax_cross_entropy import LARGE
-from bpcourse.grading.runner import grade_submission
-from bpcourse.grading.sandbox import Limits
-from bpcourse.grading.submissions import Submission
 
 NOTEBOOK = "04_softmax_cross_entropy"
-SEEDS = (0, 1, 2, 3, 4)
-
-
-def judged(function: Callable[..., Any], name: str, seed: int = 0) -> Verdict:
-    return verdict(function, name=name, seed=seed, notebook=NOTEBOOK)
+judged = judging(NOTEBOOK)
 
 
 # -- correct answers -------------------------------------------------------------------------
@@ -96,12 +101,8 @@ BATCH_LINE = "a batch whose columns differ by 1000"
 
 
 @dataclass
-class Mistake:
-    exercise: str
-    learner: Callable[..., Any]
-    phrases: tuple[str, ...]  # each must appear in the verdict
-    status: str = "partial"
-    wrong: tuple[str, ...] = field(default=())  # lines that must be marked wrong (all, when empty)
+class Mistake(BaseMistake):
+    status: str = "partial"  # most mistakes here cost some of the lines, not all
 
 
 MISTAKES = [
@@ -213,9 +214,7 @@ def test_the_softmax_reference_is_stable_on_the_judges_inputs():
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("name", list(CORRECT))
 def test_a_correct_answer_earns_every_point(name, seed):
-    result = judged(CORRECT[name], name, seed)
-    assert result.status == "passed", str(result)
-    assert result.score == result.max_score == get(name, NOTEBOOK).points
+    assert_full_points(judged(CORRECT[name], name, seed), get(name, NOTEBOOK).points)
 
 
 def test_without_a_seed_a_correct_answer_still_passes():
@@ -243,23 +242,11 @@ def test_other_correct_ways_pass_too():
 @pytest.mark.parametrize("seed", (0, 7))
 @pytest.mark.parametrize("mistake", MISTAKES, ids=_id)
 def test_each_classic_mistake_fails_and_is_named(mistake, seed):
-    result = judged(mistake.learner, mistake.exercise, seed)
-    text = str(result)
-    assert result.status == mistake.status, text
-    assert result.score < result.max_score
-    for phrase in mistake.phrases:
-        assert phrase in text, f"{phrase!r} not in\n{text}"
-    if mistake.wrong:
-        assert {line.what for line in result.lines if not line.ok} == set(mistake.wrong), text
+    assert_mistake_named(judged(mistake.learner, mistake.exercise, seed), mistake)
 
 
 def test_every_misconception_of_the_registry_is_exercised_by_a_learner_above():
-    messages = {m.message for e in by_notebook(NOTEBOOK) for m in e.misconceptions}
-    named = set()
-    for mistake in MISTAKES:
-        text = str(judged(mistake.learner, mistake.exercise))
-        named |= {m for m in messages if m in text}
-    assert named == messages, messages - named
+    assert_every_misconception_named(NOTEBOOK, MISTAKES, judged)
 
 
 def test_the_global_max_costs_only_the_batch_line():
@@ -268,16 +255,9 @@ def test_the_global_max_costs_only_the_batch_line():
 
 
 # -- stubs, shapes, NaN, lists, errors -------------------------------------------------------------
-def _stub(*args):
-    raise NotImplementedError()
-
-
 @pytest.mark.parametrize("name", list(CORRECT))
 def test_a_stub_reads_not_implemented(name):
-    result = judged(_stub, name)
-    assert result.status == "not implemented"
-    assert result.score == 0
-    assert "not implemented" in str(result)
+    assert_not_implemented(judged(stub, name))
 
 
 def _replace(name: str, index: int, change: Callable[[Any], Any]) -> Callable[..., Any]:
@@ -295,24 +275,15 @@ def _replace(name: str, index: int, change: Callable[[Any], Any]) -> Callable[..
 ARRAY_OUTPUT = [("softmax", 0), ("softmax_ce", 1), ("softmax_jacobian", 0)]
 
 
-def _with_nan(v: np.ndarray) -> np.ndarray:
-    v = np.array(v, dtype=float)
-    v.flat[0] = np.nan
-    return v
-
-
 @pytest.mark.parametrize(("name", "index"), ARRAY_OUTPUT)
 def test_nan_in_an_output_gets_a_nan_message(name, index):
-    result = judged(_replace(name, index, _with_nan), name)
-    assert not result.passed
-    assert "contains NaN" in str(result)
+    assert_fails_with(judged(_replace(name, index, with_nan), name), "contains NaN")
 
 
 @pytest.mark.parametrize(("name", "index"), ARRAY_OUTPUT)
 def test_a_list_in_place_of_an_array_gets_a_type_message(name, index):
     result = judged(_replace(name, index, lambda v: np.asarray(v).tolist()), name)
-    assert not result.passed
-    assert "should be a numpy array" in str(result) and "got a list" in str(result)
+    assert_fails_with(result, "should be a numpy array", "got a list")
 
 
 def test_a_row_in_place_of_a_column_gets_a_shape_message():
@@ -354,11 +325,6 @@ def test_the_custom_judges_let_grading_stops_through(name):
 
 
 # -- nothing leaks ---------------------------------------------------------------------------------
-def _spellings(value: float) -> set[str]:
-    """Ways a number could be printed; all with three decimals or more, so "1" or "(2, 0)" never match."""
-    return {f"{value:.3f}", f"{value:.4f}", f"{value:.6f}", f"{value:.3e}", repr(value)}
-
-
 @pytest.mark.parametrize("name", list(CORRECT))
 @pytest.mark.parametrize("how", ["scaled", "misconception"])
 def test_no_verdict_shows_a_number_of_the_reference(name, how):
@@ -378,21 +344,12 @@ def test_no_verdict_shows_a_number_of_the_reference(name, how):
 
     result = judged(learner, name)
     assert not result.passed and seen
-    shown = str(result) + result._repr_html_() + json.dumps(result.to_dict(), ensure_ascii=False)
-    for inputs in seen:
-        values = [*inputs.values(), *exercise.reference(**inputs)]
-        for output in values:
-            for value in np.asarray(output, dtype=float).ravel():
-                if abs(value) < 1e-3 or value.is_integer():
-                    continue  # exact zeros and ones (one-hot labels) say nothing
-                for spelling in _spellings(float(value)):
-                    assert spelling not in shown, f"{spelling} appears in\n{shown}"
+    values = [value for inputs in seen for value in (*inputs.values(), *exercise.reference(**inputs))]
+    # Exact zeros and ones (one-hot labels) say nothing.
+    assert_no_number_shown(result, values, ignore=lambda value: abs(value) < 1e-3 or value.is_integer())
 
 
 # -- through the grading sandbox -------------------------------------------------------------------
-SETUP = (
-    f"import numpy as np\nfrom bpcourse.check import for_notebook\ncheck, grade = for_notebook({NOTEBOOK!r})"
-)
 SOURCES = {
     "softmax": (
         "def softmax(z):\n"
@@ -412,26 +369,12 @@ SOURCES = {
 NAIVE = "def softmax(z):\n    e = np.exp(z)\n    return e / e.sum(axis=0, keepdims=True)"
 
 
-def _submission(path: Path, sources: dict[str, str]) -> Path:
-    notebook = new_notebook(cells=[new_markdown_cell("# Notebook 04"), new_code_cell(SETUP)])
-    notebook.cells += [new_code_cell(source) for source in sources.values()]
-    nbformat.write(notebook, str(path))
-    return path
-
-
-LIMITS = Limits(cell_seconds=20, call_seconds=10, memory_mb=1536)
-
-
 def test_the_sandbox_grades_correct_solutions_with_full_marks_and_carries_nan_back(tmp_path):
     full = sum(e.points for e in by_notebook(NOTEBOOK))
-    right = grade_submission(Submission("learner", NOTEBOOK, _submission(tmp_path / "a.ipynb", SOURCES)),
-                             LIMITS, seed=3)  # fmt: skip
-    assert right["problems"] == [] and right["score"] == full, right
+    assert_full_marks(grade_notebook(tmp_path / "a.ipynb", NOTEBOOK, SOURCES, seed=3), full)
 
     naive = {**SOURCES, "softmax": NAIVE}
-    result = grade_submission(Submission("learner", NOTEBOOK, _submission(tmp_path / "b.ipynb", naive)),
-                              LIMITS, seed=3)  # fmt: skip
-    entry = next(e for e in result["exercises"] if e["exercise"] == "softmax")
+    entry = by_exercise(grade_notebook(tmp_path / "b.ipynb", NOTEBOOK, naive, seed=3))["softmax"]
     assert entry["score"] == 1 and entry["status"] == "partial"
     text = " ".join(line["message"] for line in entry["lines"])
     assert "contains NaN" in text and "subtract each column's max" in text

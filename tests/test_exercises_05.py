@@ -12,30 +12,35 @@ and the outputs are known to travel between processes.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import nbformat
 import numpy as np
 import pytest
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from helpers import (
+    SEEDS,
+    Mistake,
+    assert_every_misconception_named,
+    assert_fails_with,
+    assert_full_marks,
+    assert_full_points,
+    assert_mistake_named,
+    assert_no_number_shown,
+    assert_not_implemented,
+    by_exercise,
+    grade_notebook,
+    judging,
+    lines_text,
+    stub,
+    with_nan,
+)
 
 from bpcourse.check import verdict
 from bpcourse.exercises import by_notebook, get
-from bpcourse.exercises.core import Verdict, draw_checked_inputs
-from bpcourse.grading.runner import grade_submission
-from bpcourse.grading.sandbox import Limits
-from bpcourse.grading.submissions import Submission
+from bpcourse.exercises.core import draw_checked_inputs
 
 NOTEBOOK = "05_minibatches_and_training"
-SEEDS = (0, 1, 2, 3, 4)
-
-
-def judged(function: Callable[..., Any], name: str, seed: int = 0) -> Verdict:
-    return verdict(function, name=name, seed=seed, notebook=NOTEBOOK)
+judged = judging(NOTEBOOK)
 
 
 def softmax_columns(Z: np.ndarray) -> np.ndarray:
@@ -174,15 +179,6 @@ def affine_assigned_in_loop(G, X, W):
     return dW, db, W.T @ G
 
 
-@dataclass
-class Mistake:
-    exercise: str
-    learner: Callable[..., Any]
-    phrases: tuple[str, ...]  # each must appear in the verdict
-    status: str = "failed"
-    wrong: tuple[str, ...] = field(default=())  # the lines that must fail (all, when empty)
-
-
 AFFINE = "affine_backward_batch"
 SOFTMAX = "softmax_ce_batch"
 MLP = "mlp_loss_and_grads"
@@ -308,9 +304,7 @@ def test_the_large_logits_really_overflow_a_naive_softmax():
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("name", list(CORRECT))
 def test_a_correct_answer_earns_every_point(name, seed):
-    result = judged(CORRECT[name], name, seed)
-    assert result.status == "passed", str(result)
-    assert result.score == result.max_score == get(name, NOTEBOOK).points
+    assert_full_points(judged(CORRECT[name], name, seed), get(name, NOTEBOOK).points)
 
 
 @pytest.mark.parametrize(("name", "learner"), ALTERNATIVES, ids=[f.__name__ for _, f in ALTERNATIVES])
@@ -329,23 +323,11 @@ def test_without_a_seed_a_correct_answer_still_passes():
 @pytest.mark.parametrize("seed", (0, 7))
 @pytest.mark.parametrize("mistake", MISTAKES, ids=_id)
 def test_each_classic_mistake_fails_and_is_named(mistake, seed):
-    result = judged(mistake.learner, mistake.exercise, seed)
-    text = str(result)
-    assert result.status == mistake.status, text
-    assert result.score < result.max_score
-    for phrase in mistake.phrases:
-        assert phrase in text, f"{phrase!r} not in\n{text}"
-    if mistake.wrong:
-        assert {line.what for line in result.lines if not line.ok} == set(mistake.wrong), text
+    assert_mistake_named(judged(mistake.learner, mistake.exercise, seed), mistake)
 
 
 def test_every_misconception_of_the_registry_is_exercised_by_a_learner_above():
-    messages = {m.message for e in by_notebook(NOTEBOOK) for m in e.misconceptions}
-    named = set()
-    for mistake in MISTAKES:
-        text = str(judged(mistake.learner, mistake.exercise))
-        named |= {m for m in messages if m in text}
-    assert named == messages, messages - named
+    assert_every_misconception_named(NOTEBOOK, MISTAKES, judged)
 
 
 def test_a_mistake_seen_on_ordinary_logits_is_not_counted_again_at_large_logits():
@@ -415,16 +397,9 @@ def test_a_gradient_that_is_not_an_array_is_named():
 
 
 # -- stubs, shapes, NaN, lists ---------------------------------------------------------------------
-def _stub(*args):
-    raise NotImplementedError()
-
-
 @pytest.mark.parametrize("name", list(CORRECT))
 def test_a_stub_reads_not_implemented(name):
-    result = judged(_stub, name)
-    assert result.status == "not implemented"
-    assert result.score == 0
-    assert "not implemented" in str(result)
+    assert_not_implemented(judged(stub, name))
 
 
 def _replace(name: str, key: Any, change: Callable[[Any], Any]) -> Callable[..., Any]:
@@ -455,17 +430,9 @@ def test_a_transposed_array_gets_a_shape_message(name, key):
     assert "but should have shape" in text and "(transposed?)" in text
 
 
-def _with_nan(v: Any) -> Any:
-    if np.ndim(v) == 0:
-        return float("nan")
-    v = np.array(v, dtype=float)
-    v.flat[0] = np.nan
-    return v
-
-
 @pytest.mark.parametrize(("name", "key"), [(AFFINE, 0), (SOFTMAX, 0), (SOFTMAX, 1), (MLP, "W2")])
 def test_nan_in_an_output_gets_a_nan_message(name, key):
-    result = judged(_replace(name, key, _with_nan), name)
+    result = judged(_replace(name, key, with_nan), name)
     assert not result.passed
     assert "contains NaN" in str(result) or "is nan" in str(result)
 
@@ -473,8 +440,7 @@ def test_nan_in_an_output_gets_a_nan_message(name, key):
 @pytest.mark.parametrize(("name", "key"), [(AFFINE, 0), (SOFTMAX, 1), (MLP, "b1")])
 def test_a_list_in_place_of_an_array_gets_a_type_message(name, key):
     result = judged(_replace(name, key, lambda v: np.asarray(v).tolist()), name)
-    assert not result.passed
-    assert "should be a numpy array" in str(result) and "got a list" in str(result)
+    assert_fails_with(result, "should be a numpy array", "got a list")
 
 
 def test_a_per_example_loss_vector_is_not_a_number():
@@ -487,11 +453,6 @@ def test_a_per_example_loss_vector_is_not_a_number():
 
 
 # -- nothing leaks -----------------------------------------------------------------------------------
-def _spellings(value: float) -> set[str]:
-    """Ways a number could be printed; all with three decimals or more, so "1" or "(2, 0)" never match."""
-    return {f"{value:.3f}", f"{value:.4f}", f"{value:.6f}", f"{value:.3e}", repr(value)}
-
-
 def _scaled(out: Any) -> Any:
     if isinstance(out, dict):
         return {k: 1.5 * v + 0.25 for k, v in out.items()}
@@ -513,20 +474,10 @@ def test_no_verdict_shows_a_number_of_the_reference(name, how):
 
     result = judged(learner, name)
     assert not result.passed and seen
-    shown = str(result) + result._repr_html_() + json.dumps(result.to_dict(), ensure_ascii=False)
-    for inputs in seen:
-        for output in exercise.reference(**inputs):
-            for value in np.asarray(output, dtype=float).ravel():
-                if abs(value) < 1e-3:
-                    continue
-                for spelling in _spellings(float(value)):
-                    assert spelling not in shown, f"{spelling} of the reference appears in\n{shown}"
+    assert_no_number_shown(result, [output for inputs in seen for output in exercise.reference(**inputs)])
 
 
 # -- through the sandbox -----------------------------------------------------------------------------
-SETUP = (
-    f"import numpy as np\nfrom bpcourse.check import for_notebook\ncheck, grade = for_notebook({NOTEBOOK!r})"
-)
 SOURCES = {
     AFFINE: "def affine_backward_batch(G, X, W):\n    return G @ X.T, G.sum(axis=1, keepdims=True), W.T @ G",
     SOFTMAX: (
@@ -563,41 +514,21 @@ WRONG_SOURCES = {
         "    return -np.sum(Y * np.log(P)) / X.shape[1], grads"
     ),
 }
-LIMITS = Limits(cell_seconds=20, call_seconds=10, memory_mb=1536)
-
-
-def _write(path: Path, sources: dict[str, str]) -> Path:
-    notebook = new_notebook(cells=[new_markdown_cell("# Notebook 05"), new_code_cell(SETUP)])
-    notebook.cells += [new_code_cell(source) for source in sources.values()]
-    nbformat.write(notebook, str(path))
-    return path
-
-
-def _by_exercise(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {e["exercise"]: e for e in result["exercises"]}
 
 
 def test_a_correct_notebook_gets_full_marks_through_the_sandbox(tmp_path):
-    path = _write(tmp_path / f"{NOTEBOOK}.ipynb", SOURCES)
-    result = grade_submission(Submission("learner", NOTEBOOK, path), LIMITS, seed=11)
-    assert result["problems"] == [], result
-    assert result["score"] == result["max_score"] == 9, result
-    assert all(e["status"] == "passed" for e in result["exercises"]), result
+    assert_full_marks(grade_notebook(tmp_path / f"{NOTEBOOK}.ipynb", NOTEBOOK, SOURCES, seed=11), 9)
 
 
 def test_mistakes_are_diagnosed_through_the_sandbox(tmp_path):
-    path = _write(tmp_path / f"{NOTEBOOK}.ipynb", WRONG_SOURCES)
-    result = _by_exercise(grade_submission(Submission("learner", NOTEBOOK, path), LIMITS, seed=11))
-
-    def text(name: str) -> str:
-        return " ".join(f"{ln['what']}: {ln['message']}" for ln in result[name]["lines"])
-
+    result = by_exercise(grade_notebook(tmp_path / f"{NOTEBOOK}.ipynb", NOTEBOOK, WRONG_SOURCES, seed=11))
+    text = {name: lines_text(entry) for name, entry in result.items()}
     assert result[AFFINE]["status"] == "error"
-    assert "ValueError" in text(AFFINE) and "W G does not fit" in text(AFFINE)
+    assert "ValueError" in text[AFFINE] and "W G does not fit" in text[AFFINE]
     assert result[SOFTMAX]["status"] == "partial"
-    assert "large logits: with very large logits the result is NaN or inf" in text(SOFTMAX)
+    assert "large logits: with very large logits the result is NaN or inf" in text[SOFTMAX]
     assert result[MLP]["status"] == "failed"
-    assert "nested one level too deep" in text(MLP)
+    assert "nested one level too deep" in text[MLP]
 
 
 def test_a_numpy_nan_loss_travels_through_the_sandbox(tmp_path):
@@ -607,6 +538,5 @@ def test_a_numpy_nan_loss_travels_through_the_sandbox(tmp_path):
                                                 "return -np.sum(Y * np.log(P)) / Z.shape[1]"),
     }  # fmt: skip
     assert sources[SOFTMAX] != WRONG_SOURCES[SOFTMAX]
-    path = _write(tmp_path / f"{NOTEBOOK}.ipynb", sources)
-    result = _by_exercise(grade_submission(Submission("learner", NOTEBOOK, path), LIMITS, seed=11))
+    result = by_exercise(grade_notebook(tmp_path / f"{NOTEBOOK}.ipynb", NOTEBOOK, sources, seed=11))
     assert result[SOFTMAX]["status"] == "partial", result[SOFTMAX]

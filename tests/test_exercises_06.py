@@ -14,33 +14,37 @@ numpy Generator) and the outputs (a list of floats) are known to travel.
 from __future__ import annotations
 
 import itertools
-import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import nbformat
 import numpy as np
 import pytest
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from helpers import (
+    SEEDS,
+    Mistake,
+    assert_every_misconception_named,
+    assert_fails_with,
+    assert_full_marks,
+    assert_full_points,
+    assert_mistake_named,
+    assert_no_number_shown,
+    assert_not_implemented,
+    by_exercise,
+    grade_notebook,
+    judging,
+    lines_text,
+    stub,
+)
 
 from bpcourse.check import verdict
 from bpcourse.exercises import by_notebook, get
 from bpcourse.exercises import vanishing_and_exploding as module
-from bpcourse.exercises.core import Verdict, draw_checked_inputs
-from bpcourse.grading.runner import grade_submission
-from bpcourse.grading.sandbox import Limits
-from bpcourse.grading.submissions import Submission
+from bpcourse.exercises.core import draw_checked_inputs
 
 NOTEBOOK = "06_vanishing_and_exploding"
 NORMS, INIT, RESIDUAL = "layer_grad_norms", "init_weights", "residual_block_backward"
-SEEDS = (0, 1, 2, 3, 4)
-
-
-def judged(function: Callable[..., Any], name: str, seed: int = 0) -> Verdict:
-    return verdict(function, name=name, seed=seed, notebook=NOTEBOOK)
+judged = judging(NOTEBOOK)
 
 
 # -- correct answers, as a learner writes them ------------------------------------------------------
@@ -146,15 +150,6 @@ ALTERNATIVES = [
 
 
 # -- classic mistakes, as a learner writes them -----------------------------------------------------
-@dataclass
-class Mistake:
-    exercise: str
-    learner: Callable[..., Any]
-    phrases: tuple[str, ...]
-    status: str = "failed"
-    wrong: tuple[str, ...] = field(default_factory=tuple)  # the lines that must fail
-
-
 def _init_with(
     variance: Callable[[str, int, int], float] | None = None,
     draw: Callable[[np.random.Generator, tuple[int, int], float], np.ndarray] | None = None,
@@ -354,8 +349,7 @@ def test_the_init_reference_is_the_engine_and_passes_its_own_judge():
 @pytest.mark.parametrize("name", list(CORRECT))
 def test_a_correct_answer_earns_every_point(name, seed):
     result = judged(CORRECT[name], name, seed)
-    assert result.status == "passed", str(result)
-    assert result.score == result.max_score == get(name, NOTEBOOK).points
+    assert_full_points(result, get(name, NOTEBOOK).points)
     assert all(not line.message for line in result.lines), str(result)
 
 
@@ -394,23 +388,11 @@ def test_another_distribution_with_the_right_variance_is_accepted_with_a_note():
 @pytest.mark.parametrize("seed", (0, 7))
 @pytest.mark.parametrize("mistake", MISTAKES, ids=_id)
 def test_each_classic_mistake_fails_and_is_named(mistake, seed):
-    result = judged(mistake.learner, mistake.exercise, seed)
-    text = str(result)
-    assert result.status == mistake.status, text
-    assert result.score < result.max_score
-    for phrase in mistake.phrases:
-        assert phrase in text, f"{phrase!r} not in\n{text}"
-    if mistake.wrong:
-        assert {line.what for line in result.lines if not line.ok} == set(mistake.wrong), text
+    assert_mistake_named(judged(mistake.learner, mistake.exercise, seed), mistake)
 
 
 def test_every_misconception_of_the_registry_is_exercised_by_a_learner_above():
-    messages = {m.message for e in by_notebook(NOTEBOOK) for m in e.misconceptions}
-    named = set()
-    for mistake in MISTAKES:
-        text = str(judged(mistake.learner, mistake.exercise))
-        named |= {m for m in messages if m in text}
-    assert named == messages, messages - named
+    assert_every_misconception_named(NOTEBOOK, MISTAKES, judged)
 
 
 def test_the_slope_at_a_mistake_is_invisible_for_relu_and_caught_on_the_other_activations():
@@ -473,8 +455,7 @@ def test_a_learner_that_reverses_the_weight_list_in_place_is_still_diagnosed():
 
 
 def test_a_nan_norm_gets_a_nan_message():
-    result = judged(_changed(lambda norms, inp: [float("nan"), *norms[1:]]), NORMS)
-    assert not result.passed and "contains NaN" in str(result)
+    assert_fails_with(judged(_changed(lambda norms, inp: [float("nan"), *norms[1:]]), NORMS), "contains NaN")
 
 
 # -- what init_weights returns -------------------------------------------------------------------------
@@ -515,15 +496,9 @@ def test_variances_that_depend_on_the_shape_are_described_as_a_range():
 
 
 # -- stubs and errors ----------------------------------------------------------------------------------
-def _stub(*args):
-    raise NotImplementedError()
-
-
 @pytest.mark.parametrize("name", list(CORRECT))
 def test_a_stub_reads_not_implemented(name):
-    result = judged(_stub, name)
-    assert result.status == "not implemented" and result.score == 0
-    assert "not implemented" in str(result)
+    assert_not_implemented(judged(stub, name))
 
 
 def test_an_init_that_raises_is_an_error_with_the_learners_message():
@@ -550,11 +525,6 @@ def test_residual_outputs_of_the_wrong_kind_are_named(index, change, phrase):
 
 
 # -- nothing leaks -----------------------------------------------------------------------------------
-def _spellings(value: float) -> set[str]:
-    """Ways a number could be printed; all with three decimals or more, so "1" or "(2, 0)" never match."""
-    return {f"{value:.3f}", f"{value:.4f}", f"{value:.6f}", f"{value:.3e}", repr(value)}
-
-
 def _scaled(out: Any) -> Any:
     if isinstance(out, tuple):
         return tuple(_scaled(v) for v in out)
@@ -577,20 +547,10 @@ def test_no_verdict_shows_a_number_of_the_reference(name, how):
 
     result = judged(learner, name)
     assert not result.passed and seen
-    shown = str(result) + result._repr_html_() + json.dumps(result.to_dict(), ensure_ascii=False)
-    for inputs in seen:
-        for output in exercise.reference(**inputs):
-            for value in np.asarray(output, dtype=float).ravel():
-                if abs(value) < 1e-3:
-                    continue
-                for spelling in _spellings(float(value)):
-                    assert spelling not in shown, f"{spelling} of the reference appears in\n{shown}"
+    assert_no_number_shown(result, [output for inputs in seen for output in exercise.reference(**inputs)])
 
 
 # -- through the sandbox -----------------------------------------------------------------------------
-SETUP = (
-    f"import numpy as np\nfrom bpcourse.check import for_notebook\ncheck, grade = for_notebook({NOTEBOOK!r})"
-)
 SOURCES = {
     NORMS: (
         "def layer_grad_norms(Ws, bs, x, y, activation):\n"
@@ -626,35 +586,15 @@ WRONG_SOURCES = {
     INIT: SOURCES[INIT].replace("rng.standard_normal((fan_out, fan_in))", "np.random.randn(fan_out, fan_in)"),
     RESIDUAL: SOURCES[RESIDUAL].replace("u + W.T @ d", "W.T @ d"),
 }
-LIMITS = Limits(cell_seconds=20, call_seconds=10, memory_mb=1536)
-
-
-def _write(path: Path, sources: dict[str, str]) -> Path:
-    notebook = new_notebook(cells=[new_markdown_cell("# Notebook 06"), new_code_cell(SETUP)])
-    notebook.cells += [new_code_cell(source) for source in sources.values()]
-    nbformat.write(notebook, str(path))
-    return path
-
-
-def _by_exercise(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {e["exercise"]: e for e in result["exercises"]}
 
 
 def test_a_correct_notebook_gets_full_marks_through_the_sandbox(tmp_path):
-    path = _write(tmp_path / f"{NOTEBOOK}.ipynb", SOURCES)
-    result = grade_submission(Submission("learner", NOTEBOOK, path), LIMITS, seed=11)
-    assert result["problems"] == [], result
-    assert result["score"] == result["max_score"] == 8, result
-    assert all(e["status"] == "passed" for e in result["exercises"]), result
+    assert_full_marks(grade_notebook(tmp_path / f"{NOTEBOOK}.ipynb", NOTEBOOK, SOURCES, seed=11), 8)
 
 
 def test_mistakes_are_diagnosed_through_the_sandbox(tmp_path):
-    path = _write(tmp_path / f"{NOTEBOOK}.ipynb", WRONG_SOURCES)
-    result = _by_exercise(grade_submission(Submission("learner", NOTEBOOK, path), LIMITS, seed=11))
-
-    def text(name: str) -> str:
-        return " ".join(f"{ln['what']}: {ln['message']}" for ln in result[name]["lines"])
-
-    assert result[NORMS]["status"] == "failed" and "reverse order" in text(NORMS)
-    assert result[INIT]["status"] == "partial" and "uses rng: two generators in the same state" in text(INIT)
-    assert result[RESIDUAL]["status"] == "partial" and "missing the identity path" in text(RESIDUAL)
+    result = by_exercise(grade_notebook(tmp_path / f"{NOTEBOOK}.ipynb", NOTEBOOK, WRONG_SOURCES, seed=11))
+    text = {name: lines_text(entry) for name, entry in result.items()}
+    assert result[NORMS]["status"] == "failed" and "reverse order" in text[NORMS]
+    assert result[INIT]["status"] == "partial" and "uses rng: two generators in the same state" in text[INIT]
+    assert result[RESIDUAL]["status"] == "partial" and "missing the identity path" in text[RESIDUAL]

@@ -15,36 +15,41 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import nbformat
 import numpy as np
 import pytest
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from helpers import (
+    SEEDS,
+    Mistake,
+    assert_every_misconception_named,
+    assert_fails_with,
+    assert_full_marks,
+    assert_full_points,
+    assert_mistake_named,
+    assert_no_number_shown,
+    assert_not_implemented,
+    by_exercise,
+    grade_notebook,
+    judging,
+    lines_text,
+    stub,
+    with_nan,
+)
 
-from bpcourse.check import verdict
 from bpcourse.exercises import by_notebook, get
-from bpcourse.exercises.core import Verdict, draw_checked_inputs
+from bpcourse.exercises.core import draw_checked_inputs
 from bpcourse.forward import jacobian_by_jvp
-from bpcourse.grading.runner import grade_submission
-from bpcourse.grading.sandbox import Limits
-from bpcourse.grading.submissions import Submission
 from bpcourse.grading.wire import Decoder, Encoder, state_after_call, write_back
 from bpcourse.tensor import Tensor
 from bpcourse.testfunctions import ARRAY_FUNCTIONS, ArrayFunction, JvpFunction, TanhLayer, VjpFunction
 
 NOTEBOOK = "07_cost_of_backprop"
-SEEDS = (0, 1, 2, 3, 4)
 GRADIENT = "numerical_gradient"
 FORWARD = "jacobian_forward_mode"
 REVERSE = "jacobian_reverse_mode"
 CHECKPOINT = "checkpointed_backward"
-
-
-def judged(function: Callable[..., Any], name: str, seed: int | None = 0) -> Verdict:
-    return verdict(function, name=name, seed=seed, notebook=NOTEBOOK)
+judged = judging(NOTEBOOK)
 
 
 # -- correct answers -------------------------------------------------------------------------------
@@ -326,15 +331,6 @@ def checkpointing_that_stores_everything_quietly(layers, x, upstream, every):
     return grad, math.ceil(len(layers) / every)
 
 
-@dataclass
-class Mistake:
-    exercise: str
-    learner: Callable[..., Any]
-    phrases: tuple[str, ...]  # each must appear in the verdict
-    status: str = "failed"
-    wrong: tuple[str, ...] = field(default=())  # the lines that must fail (all, when empty)
-
-
 NOT_CHECKPOINTING = "which is not checkpointing"
 
 MISTAKES = [
@@ -466,9 +462,7 @@ def test_chain_inputs_have_a_shorter_last_segment_and_agreeing_oracles(rng):
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("name", list(CORRECT))
 def test_a_correct_answer_earns_every_point(name, seed):
-    result = judged(CORRECT[name], name, seed)
-    assert result.status == "passed", str(result)
-    assert result.score == result.max_score == get(name, NOTEBOOK).points
+    assert_full_points(judged(CORRECT[name], name, seed), get(name, NOTEBOOK).points)
 
 
 @pytest.mark.parametrize(("name", "learner"), ALTERNATIVES, ids=[f.__name__ for _, f in ALTERNATIVES])
@@ -500,23 +494,11 @@ def test_the_correct_answers_count_their_passes_as_the_notebook_says():
 @pytest.mark.parametrize("seed", (0, 7))
 @pytest.mark.parametrize("mistake", MISTAKES, ids=_id)
 def test_each_classic_mistake_fails_and_is_named(mistake, seed):
-    result = judged(mistake.learner, mistake.exercise, seed)
-    text = str(result)
-    assert result.status == mistake.status, text
-    assert result.score < result.max_score
-    for phrase in mistake.phrases:
-        assert phrase in text, f"{phrase!r} not in\n{text}"
-    if mistake.wrong:
-        assert {line.what for line in result.lines if not line.ok} == set(mistake.wrong), text
+    assert_mistake_named(judged(mistake.learner, mistake.exercise, seed), mistake)
 
 
 def test_every_misconception_of_the_registry_is_exercised_by_a_learner_above():
-    messages = {m.message for e in by_notebook(NOTEBOOK) for m in e.misconceptions}
-    named = set()
-    for mistake in MISTAKES:
-        text = str(judged(mistake.learner, mistake.exercise))
-        named |= {m for m in messages if m in text}
-    assert named == messages, messages - named
+    assert_every_misconception_named(NOTEBOOK, MISTAKES, judged)
 
 
 def test_partial_credit_follows_the_weights_of_the_lines():
@@ -540,16 +522,9 @@ def test_a_learner_that_never_calls_the_layers_is_not_blamed_for_not_recomputing
 
 
 # -- stubs, shapes, NaN, lists ---------------------------------------------------------------------
-def _stub(*args):
-    raise NotImplementedError()
-
-
 @pytest.mark.parametrize("name", list(CORRECT))
 def test_a_stub_reads_not_implemented(name):
-    result = judged(_stub, name)
-    assert result.status == "not implemented"
-    assert result.score == 0
-    assert "not implemented" in str(result)
+    assert_not_implemented(judged(stub, name))
 
 
 def _first(name: str, change: Callable[[Any], Any]) -> Callable[..., Any]:
@@ -576,20 +551,13 @@ def test_a_transposed_answer_gets_a_shape_message(name):
 
 @pytest.mark.parametrize("name", list(CORRECT))
 def test_nan_in_an_output_gets_a_nan_message(name):
-    def with_nan(v):
-        v = np.array(v, dtype=float)
-        v.flat[0] = np.nan
-        return v
-
-    result = judged(_first(name, with_nan), name)
-    assert not result.passed and "contains NaN" in str(result)
+    assert_fails_with(judged(_first(name, with_nan), name), "contains NaN")
 
 
 @pytest.mark.parametrize("name", list(CORRECT))
 def test_a_list_in_place_of_an_array_gets_a_type_message(name):
     result = judged(_first(name, lambda v: np.asarray(v).tolist()), name)
-    assert not result.passed
-    assert "should be a numpy array" in str(result) and "got a list" in str(result)
+    assert_fails_with(result, "should be a numpy array", "got a list")
 
 
 def test_a_single_array_where_two_values_belong_is_named():
@@ -605,11 +573,6 @@ def test_a_count_that_is_not_a_number_is_named():
 
 
 # -- nothing leaks -----------------------------------------------------------------------------------
-def _spellings(value: float) -> set[str]:
-    """Ways a number could be printed; all with three decimals or more, so "1" or "(2, 0)" never match."""
-    return {f"{value:.3f}", f"{value:.4f}", f"{value:.6f}", f"{value:.3e}", repr(value)}
-
-
 def _scaled(out: Any) -> Any:
     if isinstance(out, tuple):
         return (1.5 * out[0] + 0.25, *out[1:])
@@ -630,14 +593,7 @@ def test_no_verdict_shows_a_number_of_the_reference(name, how):
 
     result = judged(learner, name)
     assert not result.passed and seen
-    shown = str(result) + result._repr_html_() + json.dumps(result.to_dict(), ensure_ascii=False)
-    for inputs in seen:
-        for output in exercise.reference(**inputs):
-            for value in np.asarray(output, dtype=float).ravel():
-                if abs(value) < 1e-3:
-                    continue
-                for spelling in _spellings(float(value)):
-                    assert spelling not in shown, f"{spelling} of the reference appears in\n{shown}"
+    assert_no_number_shown(result, [output for inputs in seen for output in exercise.reference(**inputs)])
 
 
 # -- the input objects on the wire -----------------------------------------------------------------------
@@ -695,9 +651,6 @@ def test_a_malformed_map_is_refused(bad):
 
 
 # -- through the sandbox -----------------------------------------------------------------------------
-SETUP = (
-    f"import numpy as np\nfrom bpcourse.check import for_notebook\ncheck, grade = for_notebook({NOTEBOOK!r})"
-)
 SOURCES = {
     GRADIENT: (
         "def numerical_gradient(f, theta, h=1e-5):\n"
@@ -769,39 +722,19 @@ WRONG_SOURCES = {
         "    return grad, -(-len(layers) // every)"
     ),
 }
-LIMITS = Limits(cell_seconds=20, call_seconds=10, memory_mb=1536)
-
-
-def _write(path: Path, sources: dict[str, str]) -> Path:
-    notebook = new_notebook(cells=[new_markdown_cell("# Notebook 07"), new_code_cell(SETUP)])
-    notebook.cells += [new_code_cell(source) for source in sources.values()]
-    nbformat.write(notebook, str(path))
-    return path
-
-
-def _by_exercise(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {e["exercise"]: e for e in result["exercises"]}
 
 
 def test_a_correct_notebook_gets_full_marks_through_the_sandbox(tmp_path):
-    path = _write(tmp_path / f"{NOTEBOOK}.ipynb", SOURCES)
-    result = grade_submission(Submission("learner", NOTEBOOK, path), LIMITS, seed=11)
-    assert result["problems"] == [], result
-    assert result["score"] == result["max_score"] == 9, result
-    assert all(e["status"] == "passed" for e in result["exercises"]), result
+    assert_full_marks(grade_notebook(tmp_path / f"{NOTEBOOK}.ipynb", NOTEBOOK, SOURCES, seed=11), 9)
 
 
 def test_mistakes_and_pass_counts_are_diagnosed_through_the_sandbox(tmp_path):
-    path = _write(tmp_path / f"{NOTEBOOK}.ipynb", WRONG_SOURCES)
-    result = _by_exercise(grade_submission(Submission("learner", NOTEBOOK, path), LIMITS, seed=11))
-
-    def text(name: str) -> str:
-        return " ".join(f"{ln['what']}: {ln['message']}" for ln in result[name]["lines"])
-
+    result = by_exercise(grade_notebook(tmp_path / f"{NOTEBOOK}.ipynb", NOTEBOOK, WRONG_SOURCES, seed=11))
+    text = {name: lines_text(entry) for name, entry in result.items()}
     assert result[GRADIENT]["status"] == "failed"
-    assert "each probe must restore theta" in text(GRADIENT)
+    assert "each probe must restore theta" in text[GRADIENT]
     assert result[FORWARD]["status"] == "failed" and result[FORWARD]["score"] == 0
-    assert "COLUMN of J" in text(FORWARD) and "times for one Jacobian" in text(FORWARD)
-    assert result[REVERSE]["status"] == "error" and "w must have shape" in text(REVERSE)
+    assert "COLUMN of J" in text[FORWARD] and "times for one Jacobian" in text[FORWARD]
+    assert result[REVERSE]["status"] == "error" and "w must have shape" in text[REVERSE]
     assert result[CHECKPOINT]["status"] == "partial" and result[CHECKPOINT]["score"] == 2.5
-    assert "nothing was recomputed" in text(CHECKPOINT)
+    assert "nothing was recomputed" in text[CHECKPOINT]

@@ -14,6 +14,7 @@ from bpcourse.exercises import (
     minibatches_and_training,
     scalar_graphs,
     softmax_cross_entropy,
+    start_here,
     vanishing_and_exploding,
 )
 from bpcourse.exercises.core import Exercise, Misconception, Verdict, judge
@@ -21,6 +22,7 @@ from bpcourse.exercises.core import Exercise, Misconception, Verdict, judge
 __all__ = ["REGISTRY", "Exercise", "Misconception", "Verdict", "get", "judge", "by_notebook"]
 
 _MODULES = (
+    start_here,
     scalar_graphs,
     merges_and_traversal,
     affine_and_activations,

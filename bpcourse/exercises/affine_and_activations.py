@@ -19,38 +19,16 @@ from typing import Any
 
 import numpy as np
 
-from bpcourse.exercises.core import (
-    Call,
-    Exercise,
-    Inputs,
-    LearnerRaised,
-    NotGradable,
-    Outputs,
-    Verdict,
-    judge_by_reference,
-)
+from bpcourse.exercises.core import Exercise, Inputs, NotGradable, Outputs, with_hints
 from bpcourse.exercises.core import Misconception as M
+from bpcourse.exercises.inputs import KINK_MARGIN, away_from_zero, distinct_sizes
 from bpcourse.gradcheck import numerical_gradient
 from bpcourse.tensor import Tensor, affine, mse
 
 NOTEBOOK = "03_affine_and_activations"
 
-KINK_MARGIN = 0.1  # |z| of every ReLU pre-activation is at least this
-
 
 # -- drawing inputs ------------------------------------------------------------------------------
-def distinct_sizes(rng: np.random.Generator, count: int, low: int = 2, high: int = 6) -> list[int]:
-    """``count`` different sizes from low..high, in random order."""
-    return [int(s) for s in rng.choice(np.arange(low, high + 1), size=count, replace=False)]
-
-
-def away_from_zero(
-    rng: np.random.Generator, shape: tuple[int, ...], low: float = 0.3, high: float = 2.0
-) -> np.ndarray:
-    """Entries with low <= |entry| <= high and random signs."""
-    return rng.uniform(low, high, shape) * rng.choice((-1.0, 1.0), shape)
-
-
 def mixed_signs(rng: np.random.Generator, shape: tuple[int, ...], low: float, high: float) -> np.ndarray:
     """Like ``away_from_zero``, with at least one positive and one negative entry."""
     while True:
@@ -62,52 +40,6 @@ def mixed_signs(rng: np.random.Generator, shape: tuple[int, ...], low: float, hi
 def logit(a: np.ndarray) -> np.ndarray:
     """The z with σ(z) = a."""
     return np.log(a) - np.log1p(-a)
-
-
-# -- shapes that do not line up -------------------------------------------------------------------
-_SHAPE_ERRORS = ("matmul", "not aligned", "could not be broadcast", "shapes")
-
-
-def _add_hint(exc: BaseException, hint: str) -> None:
-    """Append ``hint`` to a numpy shape error raised by the learner's code (traceback kept).
-
-    The error may come from this process (a ValueError) or, relayed as text, from
-    the process the grader runs the notebook in (``LearnerRaised``).
-    """
-    if isinstance(exc, LearnerRaised):
-        text = exc.learner_message
-        if "ValueError" in text and any(s in text for s in _SHAPE_ERRORS) and hint not in text:
-            exc.learner_message = f"{text}. {hint}"
-            exc.args = (exc.learner_message,)
-        return
-    text = str(exc)
-    if isinstance(exc, ValueError) and any(s in text for s in _SHAPE_ERRORS) and hint not in text:
-        exc.args = (f"{text}. {hint}",)
-
-
-def with_hints(
-    shape_hint: str, convert: Callable[[Any], Outputs] | None = None
-) -> Callable[[Exercise, Call, np.random.Generator], Verdict]:
-    """The default judge, with two additions around the learner's call.
-
-    ``shape_hint`` is added to a numpy shape error (W g where Wᵀ g belongs
-    cannot even run when m != n, so the error itself is the diagnosis).
-    ``convert``, when given, turns what the learner returned into the tuple of
-    outputs the reference produces (raising ``NotGradable`` when it cannot).
-    """
-
-    def run(exercise: Exercise, call: Call, rng: np.random.Generator) -> Verdict:
-        def hinted(inputs: Inputs) -> Any:
-            try:
-                raw = call(inputs)
-            except Exception as exc:
-                _add_hint(exc, shape_hint)
-                raise
-            return raw if convert is None else convert(raw)
-
-        return judge_by_reference(exercise, hinted, rng)
-
-    return run
 
 
 # -- affine backward -------------------------------------------------------------------------------

@@ -11,6 +11,13 @@ compares it here. Before a learner is judged on an input, the engine and the
 finite-difference oracle must agree on it; if they do not, the input is drawn
 again, so an oracle problem is never blamed on the learner.
 
+Custom judges (orders, statistics, stability) build on the same pieces:
+``run_learner`` / ``learner_outputs`` call the learner's function and turn
+what it raised into a verdict, ``weighted_verdict`` scores a list of lines,
+``with_hints`` wraps the default judge, and ``judged_every_output`` says when
+the default judge's verdict can take more lines. Input-drawing helpers shared
+by the notebooks' modules live in ``bpcourse.exercises.inputs``.
+
 Tolerances. The reference and a correct answer evaluate the same formulas in
 float64, in possibly different orders: they differ by a few units of round-off
 (relative 1e-15 to 1e-12 for these sizes). Every classic mistake changes the
@@ -34,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from bpcourse.gradcheck import mismatch
+from bpcourse.gradcheck import mismatch, numerical_gradient
 
 RTOL = 1e-6
 ATOL = 1e-9
@@ -182,6 +189,45 @@ def _points(x: float) -> str:
     return f"{x:.2f}".rstrip("0").rstrip(".")
 
 
+# -- building verdicts -----------------------------------------------------------------------------
+NOT_IMPLEMENTED = "not implemented yet: replace the raise with your code"
+
+
+def verdict_of(exercise: Exercise, status: str, lines: list[Line], score: float = 0.0) -> Verdict:
+    """A verdict on ``exercise`` with these lines; the score is rounded to 4 decimals."""
+    return Verdict(exercise.name, round(score, 4), exercise.points, status, lines, exercise.revisit)
+
+
+def weighted_verdict(
+    exercise: Exercise, lines: list[Line], weights: Sequence[float] | None = None
+) -> Verdict:
+    """A verdict whose score is the weighted share of the lines that passed, times the points.
+
+    ``weights`` has one entry per line (all lines weigh the same when it is None).
+    Status: "passed" when every line passed, "partial" when some did, "failed" when none did.
+    """
+    if weights is None:
+        weights = [1.0] * len(lines)
+    earned = sum(w for line, w in zip(lines, weights, strict=True) if line.ok)
+    passed = sum(line.ok for line in lines)
+    status = "passed" if passed == len(lines) else ("partial" if passed else "failed")
+    return verdict_of(exercise, status, lines, exercise.points * earned / sum(weights))
+
+
+def not_implemented(exercise: Exercise) -> Verdict:
+    """The verdict on a function that still raises NotImplementedError."""
+    return verdict_of(exercise, "not implemented", [Line("implemented", False, NOT_IMPLEMENTED)])
+
+
+def judged_every_output(verdict: Verdict, exercise: Exercise) -> bool:
+    """True when ``verdict`` has one line per output, as ``judge_by_reference`` writes them.
+
+    A custom judge adds its own lines only then: otherwise the function was not
+    implemented, raised, or returned something unusable, and the verdict says so.
+    """
+    return [line.what for line in verdict.lines] == list(exercise.outputs)
+
+
 # -- normalising what the learner returned ---------------------------------------------------
 def as_outputs(raw: Any, names: Sequence[str]) -> Outputs:
     """The learner's return value as a tuple with one entry per expected output."""
@@ -212,6 +258,15 @@ def _describe_shape(shape: tuple[int, ...]) -> str:
     if len(shape) == 1:
         return f"shape {shape}: a flat 1-D array, neither a column nor a row"
     return f"shape {shape}"
+
+
+def non_finite(array: np.ndarray) -> str | None:
+    """None when every entry of ``array`` is finite; otherwise "contains NaN (k entries)" (or Inf)."""
+    finite = np.isfinite(array)
+    if finite.all():
+        return None
+    kind = "NaN" if np.isnan(array).any() else "Inf"
+    return f"contains {kind} ({int((~finite).sum())} entries)"
 
 
 def problem_with(name: str, got: Any, expected: Any, rtol: float, atol: float) -> str | None:
@@ -250,10 +305,9 @@ def problem_with(name: str, got: Any, expected: Any, rtol: float, atol: float) -
         elif got.ndim == 1 and expected.ndim == 2 and 1 in expected.shape:
             hint = " (keep it 2-D: keepdims=True or .reshape)"
         return f"has {_describe_shape(got.shape)} but should have shape {expected.shape}{hint}"
-    finite = np.isfinite(got)
-    if not finite.all():
-        kind = "NaN" if np.isnan(got).any() else "Inf"
-        return f"contains {kind} ({int((~finite).sum())} entries): overflow or a division by zero"
+    broken = non_finite(got)
+    if broken is not None:
+        return f"{broken}: overflow or a division by zero"
     bad = mismatch(got, expected, atol, rtol)
     if bad.any():
         err = np.where(bad, np.abs(got - expected), 0.0)
@@ -287,6 +341,28 @@ def diagnose(exercise: Exercise, index: int, inputs: Inputs, got: Any, expected:
         if _matches(got, variant, exercise.rtol, exercise.atol):
             return mistake.message
     return None
+
+
+def explained(problem: str, diagnosis: str | None) -> str:
+    """A problem followed by its diagnosis (the classic mistake behind it), when there is one."""
+    return f"{problem} — {diagnosis}" if diagnosis else problem
+
+
+def all_finite(value: Any) -> bool:
+    """False when ``value`` holds a NaN or an Inf.
+
+    True for anything that is not numbers at all: ``problem_with`` says what is wrong with that.
+    """
+    try:
+        return bool(np.all(np.isfinite(np.asarray(value, dtype=np.float64))))
+    except (TypeError, ValueError):
+        return True
+
+
+# -- oracles ---------------------------------------------------------------------------------------
+def slope(f: Callable[[float], float], x: float) -> float:
+    """Central-difference derivative of a scalar function of one float."""
+    return float(numerical_gradient(lambda v: f(float(v[0])), np.array([x]))[0])
 
 
 # -- running the learner's function --------------------------------------------------------------
@@ -356,6 +432,32 @@ def learner_error(exc: BaseException) -> str:
     return f"raised {type(exc).__name__}: {exc}{where}"
 
 
+def run_learner(exercise: Exercise, call: Call, inputs: Inputs) -> tuple[Any, Verdict | None]:
+    """``(returned, None)``, or ``(None, verdict)`` when the learner's code raised.
+
+    An answer the call could not even return (``NotGradable``) fails on a "returns"
+    line; any other exception is an error on a "runs" line, in the words of
+    ``learner_error``. NotImplementedError and GradingStop go through: ``judge``
+    turns them into verdicts.
+    """
+    try:
+        return call(inputs), None
+    except (NotImplementedError, GradingStop):
+        raise
+    except NotGradable as exc:
+        return None, verdict_of(exercise, "failed", [Line("returns", False, str(exc))])
+    except Exception as exc:
+        return None, verdict_of(exercise, "error", [Line("runs", False, learner_error(exc))])
+
+
+def learner_outputs(exercise: Exercise, call: Call, inputs: Inputs) -> tuple[Outputs | None, Verdict | None]:
+    """Like ``run_learner``, with what was returned as one entry per output (``as_outputs``).
+
+    ``(None, verdict)`` too when the function returned too few or too many values.
+    """
+    return run_learner(exercise, lambda given: as_outputs(call(given), exercise.outputs), inputs)
+
+
 def judge_by_reference(exercise: Exercise, call: Call, rng: np.random.Generator) -> Verdict:
     """The default judge: each output against the engine on several fresh inputs.
 
@@ -366,40 +468,65 @@ def judge_by_reference(exercise: Exercise, call: Call, rng: np.random.Generator)
     for _ in range(exercise.trials):
         inputs, expected = draw_checked_inputs(exercise, rng)
         try:
-            raw = call(inputs)
+            got, stop = learner_outputs(exercise, call, inputs)
         except NotImplementedError:
-            message = "not implemented yet: replace the raise with your code"
-            return Verdict(exercise.name, 0.0, exercise.points, "not implemented",
-                           [Line("implemented", False, message)], exercise.revisit)  # fmt: skip
-        except NotGradable as exc:
-            return _failed(exercise, "returns", str(exc))
-        except GradingStop:
-            raise
-        except Exception as exc:
-            return Verdict(exercise.name, 0.0, exercise.points, "error",
-                           [Line("runs", False, learner_error(exc))], exercise.revisit)  # fmt: skip
-        try:
-            got = as_outputs(raw, names)
-        except NotGradable as exc:
-            return _failed(exercise, "returns", str(exc))
+            return not_implemented(exercise)
+        if stop is not None:
+            return stop
         for i, name in enumerate(names):
             if i in problems or expected[i] is None:
                 continue
             problem = problem_with(name, got[i], expected[i], exercise.rtol, exercise.atol)
             if problem is not None:
-                diagnosis = diagnose(exercise, i, inputs, got[i], expected[i])
-                problems[i] = f"{problem} — {diagnosis}" if diagnosis else problem
+                problems[i] = explained(problem, diagnose(exercise, i, inputs, got[i], expected[i]))
     lines = [Line(name, i not in problems, problems.get(i, "")) for i, name in enumerate(names)]
-    right = sum(line.ok for line in lines)
-    score = exercise.points * right / len(names)
-    status = "passed" if right == len(names) else ("partial" if right else "failed")
-    return Verdict(exercise.name, round(score, 4), exercise.points, status, lines, exercise.revisit)
+    return weighted_verdict(exercise, lines)
 
 
-def _failed(exercise: Exercise, what: str, message: str) -> Verdict:
-    return Verdict(
-        exercise.name, 0.0, exercise.points, "failed", [Line(what, False, message)], exercise.revisit
-    )
+# -- the default judge with a hint for numpy shape errors -------------------------------------------
+_SHAPE_ERRORS = ("matmul", "not aligned", "could not be broadcast", "shapes")
+
+
+def _add_hint(exc: BaseException, hint: str) -> None:
+    """Append ``hint`` to a numpy shape error raised by the learner's code (traceback kept).
+
+    The error may come from this process (a ValueError) or, relayed as text, from
+    the process the grader runs the notebook in (``LearnerRaised``).
+    """
+    if isinstance(exc, LearnerRaised):
+        text = exc.learner_message
+        if "ValueError" in text and any(s in text for s in _SHAPE_ERRORS) and hint not in text:
+            exc.learner_message = f"{text}. {hint}"
+            exc.args = (exc.learner_message,)
+        return
+    text = str(exc)
+    if isinstance(exc, ValueError) and any(s in text for s in _SHAPE_ERRORS) and hint not in text:
+        exc.args = (f"{text}. {hint}",)
+
+
+def with_hints(
+    shape_hint: str, convert: Callable[[Any], Outputs] | None = None
+) -> Callable[[Exercise, Call, np.random.Generator], Verdict]:
+    """The default judge, with two additions around the learner's call.
+
+    ``shape_hint`` is added to a numpy shape error (W g where Wᵀ g belongs
+    cannot even run when m != n, so the error itself is the diagnosis).
+    ``convert``, when given, turns what the learner returned into the tuple of
+    outputs the reference produces (raising ``NotGradable`` when it cannot).
+    """
+
+    def run(exercise: Exercise, call: Call, rng: np.random.Generator) -> Verdict:
+        def hinted(inputs: Inputs) -> Any:
+            try:
+                raw = call(inputs)
+            except Exception as exc:
+                _add_hint(exc, shape_hint)
+                raise
+            return raw if convert is None else convert(raw)
+
+        return judge_by_reference(exercise, hinted, rng)
+
+    return run
 
 
 def judge(exercise: Exercise, call: Call, rng: np.random.Generator | None = None) -> Verdict:
@@ -409,12 +536,9 @@ def judge(exercise: Exercise, call: Call, rng: np.random.Generator | None = None
     try:
         return run(exercise, call, rng)
     except NotImplementedError:
-        message = "not implemented yet: replace the raise with your code"
-        return Verdict(exercise.name, 0.0, exercise.points, "not implemented",
-                       [Line("implemented", False, message)], exercise.revisit)  # fmt: skip
+        return not_implemented(exercise)
     except GradingStop as exc:
-        return Verdict(exercise.name, 0.0, exercise.points, exc.status, [Line("runs", False, str(exc))],
-                       exercise.revisit)  # fmt: skip
+        return verdict_of(exercise, exc.status, [Line("runs", False, str(exc))])
     except OracleDisagreement as exc:
         message = f"internal problem of the grader, not your answer: {exc}"
         return Verdict(exercise.name, 0.0, exercise.points, "error", [Line("grader", False, message)])

@@ -35,7 +35,6 @@ from typing import Any
 import numpy as np
 
 from bpcourse.checkpoint import checkpointed_backward as engine_checkpointed_backward
-from bpcourse.exercises.affine_and_activations import away_from_zero, distinct_sizes
 from bpcourse.exercises.core import (
     Call,
     Exercise,
@@ -45,8 +44,11 @@ from bpcourse.exercises.core import (
     Outputs,
     Verdict,
     judge_by_reference,
+    judged_every_output,
+    weighted_verdict,
 )
 from bpcourse.exercises.core import Misconception as M
+from bpcourse.exercises.inputs import away_from_zero, distinct_sizes
 from bpcourse.forward import jacobian_by_jvp, jacobian_by_vjp
 from bpcourse.gradcheck import mismatch, numerical_gradient
 from bpcourse.tensor import Tensor, affine, no_grad
@@ -61,19 +63,6 @@ from bpcourse.testfunctions import (
 )
 
 NOTEBOOK = "07_cost_of_backprop"
-
-
-# -- scoring a verdict with one more line -------------------------------------------------------------
-def _answered(verdict: Verdict, exercise: Exercise) -> bool:
-    """True when the default judge got as far as judging every output (one line each)."""
-    return [line.what for line in verdict.lines] == list(exercise.outputs)
-
-
-def _scored(exercise: Exercise, lines: list[Line], weights: list[float]) -> Verdict:
-    earned = sum(w for line, w in zip(lines, weights, strict=True) if line.ok)
-    score = round(exercise.points * earned / sum(weights), 4)
-    status = "passed" if all(line.ok for line in lines) else ("partial" if score > 0 else "failed")
-    return Verdict(exercise.name, score, exercise.points, status, lines, exercise.revisit)
 
 
 # -- central differences over an array of any shape ------------------------------------------------------
@@ -319,9 +308,9 @@ def _judge_with_passes(key: str, forward: bool) -> Callable[[Exercise, Call, np.
             return raw
 
         verdict = judge_by_reference(exercise, counted, rng)
-        if not _answered(verdict, exercise):
+        if not judged_every_output(verdict, exercise):
             return verdict
-        return _scored(exercise, [*verdict.lines, _passes_line(key, seen, forward)], [1.5, 0.5])
+        return weighted_verdict(exercise, [*verdict.lines, _passes_line(key, seen, forward)], [1.5, 0.5])
 
     return run
 
@@ -522,9 +511,9 @@ def _judge_checkpointing(exercise: Exercise, call: Call, rng: np.random.Generato
         return raw
 
     verdict = judge_by_reference(exercise, counted, rng)
-    if not _answered(verdict, exercise):
+    if not judged_every_output(verdict, exercise):
         return verdict
-    return _scored(exercise, [*verdict.lines, _recomputes_line(seen)], [1.5, 1.0, 0.5])
+    return weighted_verdict(exercise, [*verdict.lines, _recomputes_line(seen)], [1.5, 1.0, 0.5])
 
 
 CHECKPOINTED_BACKWARD = Exercise(

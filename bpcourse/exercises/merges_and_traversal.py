@@ -32,11 +32,13 @@ from bpcourse.exercises.core import (
     LearnerRaised,
     Line,
     Misconception,
-    NotGradable,
     Verdict,
     learner_error,
+    run_learner,
+    slope,
+    weighted_verdict,
 )
-from bpcourse.exercises.scalar_graphs import away_from_zero, slope
+from bpcourse.exercises.inputs import scalar_away_from_zero
 from bpcourse.gradcheck import mismatch, numerical_gradient
 from bpcourse.graph import is_topological_order, topological_order_problems
 from bpcourse.graph import topological_order as engine_order
@@ -47,39 +49,11 @@ from bpcourse.tensor import Tensor
 NOTEBOOK = "02_merges_and_traversal"
 
 
-# -- running the learner's function inside a custom judge ------------------------------------
-def _run(exercise: Exercise, call: Call, inputs: Inputs) -> tuple[Any, Verdict | None]:
-    """``(returned, None)``, or ``(None, verdict)`` when the learner's code raised.
-
-    NotImplementedError and GradingStop go through: ``judge`` turns them into verdicts.
-    """
-    try:
-        return call(inputs), None
-    except (NotImplementedError, GradingStop):
-        raise
-    except NotGradable as exc:
-        return None, _verdict(exercise, "failed", [Line("returns", False, str(exc))])
-    except Exception as exc:
-        return None, _verdict(exercise, "error", [Line("runs", False, learner_error(exc))])
-
-
 def _is_recursion_error(exc: BaseException) -> bool:
     """True for a RecursionError, raised here or in the learner's own process."""
     if isinstance(exc, LearnerRaised):
         return exc.learner_message.startswith("raised RecursionError")
     return isinstance(exc, RecursionError)
-
-
-def _verdict(exercise: Exercise, status: str, lines: list[Line], score: float = 0.0) -> Verdict:
-    return Verdict(exercise.name, round(score, 4), exercise.points, status, lines, exercise.revisit)
-
-
-def _scored(exercise: Exercise, lines: list[Line], weights: list[float]) -> Verdict:
-    """A verdict whose score is the weighted share of the lines that passed."""
-    score = exercise.points * sum(w for line, w in zip(lines, weights, strict=True) if line.ok) / sum(weights)
-    passed = sum(line.ok for line in lines)
-    status = "passed" if passed == len(lines) else ("partial" if passed else "failed")
-    return _verdict(exercise, status, lines, score)
 
 
 def _name(node: Node) -> str:
@@ -89,7 +63,7 @@ def _name(node: Node) -> str:
 # -- the practice problem: a = x + y, b = x·a, L = b² ------------------------------------------
 def _practice_inputs(rng: np.random.Generator) -> Inputs:
     while True:
-        x, y = away_from_zero(rng, 0.4, 1.8), away_from_zero(rng, 0.4, 1.8)
+        x, y = scalar_away_from_zero(rng, 0.4, 1.8), scalar_away_from_zero(rng, 0.4, 1.8)
         a, b = x + y, x * (x + y)
         # No term may vanish (a, 2x + y) and no wrong variant may coincide with the
         # right answer (|2b| = 1 hides a forgotten 2b, |x| = 1 a forgotten factor x).
@@ -229,7 +203,7 @@ def _judge_topological_order(exercise: Exercise, call: Call, rng: np.random.Gene
     problem = None
     for _ in range(exercise.trials):
         root, _nodes = random_graph(rng, int(rng.integers(3, 6)), int(rng.integers(8, 15)))
-        got, stop = _run(exercise, call, {"root": root})
+        got, stop = run_learner(exercise, call, {"root": root})
         if stop is not None:
             return stop
         problem = _order_problem(got, root)
@@ -248,7 +222,7 @@ def _judge_topological_order(exercise: Exercise, call: Call, rng: np.random.Gene
         # A chain has one path only: an order that fails on merges may look right on it.
         deep = "counts once the order is right on the graphs with merges"
     lines.append(Line(f"a chain of {DEEP_CHAIN:,} nodes", deep is None, deep or ""))
-    return _scored(exercise, lines, [3.0, 1.0])
+    return weighted_verdict(exercise, lines, [3.0, 1.0])
 
 
 TOPOLOGICAL_ORDER = Exercise(
@@ -403,7 +377,7 @@ def _judge_backward(exercise: Exercise, call: Call, rng: np.random.Generator) ->
             )
             root, nodes = random_graph(rng, n_leaves, n_ops, fan_out=fan_out)
             expected = reference_grads(root, nodes)
-            _returned, stop = _run(exercise, call, {"root": root})
+            _returned, stop = run_learner(exercise, call, {"root": root})
             if stop is not None:
                 return stop
             try:
@@ -415,7 +389,7 @@ def _judge_backward(exercise: Exercise, call: Call, rng: np.random.Generator) ->
             if problem is not None:
                 break
         lines.append(Line(what, problem is None, problem or ""))
-    return _scored(exercise, lines, [1.0, 2.0])
+    return weighted_verdict(exercise, lines, [1.0, 2.0])
 
 
 BACKWARD = Exercise(

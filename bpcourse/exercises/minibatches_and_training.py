@@ -26,29 +26,29 @@ from typing import Any
 import numpy as np
 
 from bpcourse.datasets import one_hot
-from bpcourse.exercises.affine_and_activations import away_from_zero, distinct_sizes, with_hints
 from bpcourse.exercises.core import (
     Call,
     Exercise,
-    GradingStop,
     Inputs,
     Line,
     NotGradable,
     Outputs,
     Verdict,
-    as_outputs,
+    all_finite,
     judge_by_reference,
-    learner_error,
+    judged_every_output,
+    learner_outputs,
     problem_with,
     type_name,
+    weighted_verdict,
+    with_hints,
 )
 from bpcourse.exercises.core import Misconception as M
+from bpcourse.exercises.inputs import KINK_MARGIN, away_from_zero, distinct_sizes
 from bpcourse.gradcheck import numerical_gradient
 from bpcourse.tensor import Tensor, affine, softmax_cross_entropy
 
 NOTEBOOK = "05_minibatches_and_training"
-
-KINK_MARGIN = 0.1  # |z| of every ReLU pre-activation is at least this
 
 SUM_OVER_BATCH = "G.sum(axis=1, keepdims=True)"
 
@@ -216,13 +216,6 @@ def _large_logit_inputs(rng: np.random.Generator) -> Inputs:
     return inputs
 
 
-def _finite(value: Any) -> bool:
-    try:
-        return bool(np.all(np.isfinite(np.asarray(value, dtype=float))))
-    except (TypeError, ValueError):
-        return True  # not a number at all: problem_with says so
-
-
 def _large_logits_line(exercise: Exercise, call: Call, rng: np.random.Generator, right: list[str]) -> Line:
     """One trial on logits in the hundreds.
 
@@ -234,15 +227,11 @@ def _large_logits_line(exercise: Exercise, call: Call, rng: np.random.Generator,
         return Line(what, False, "not tried yet: the results must first be right on ordinary logits")
     inputs = _large_logit_inputs(rng)
     expected = exercise.reference(**inputs)
-    try:
-        got = as_outputs(call(inputs), exercise.outputs)
-    except (NotImplementedError, GradingStop):
-        raise
-    except NotGradable as exc:
-        return Line(what, False, str(exc))
-    except Exception as exc:
-        return Line(what, False, f"with very large logits the function {learner_error(exc)}")
-    if not all(_finite(g) for g in got):
+    got, stop = learner_outputs(exercise, call, inputs)
+    if stop is not None:  # it raised (an error), or what it returned cannot be judged
+        prefix = "with very large logits the function " if stop.status == "error" else ""
+        return Line(what, False, prefix + stop.lines[0].message)
+    if not all(all_finite(g) for g in got):
         return Line(what, False, f"with very large logits the result is NaN or inf: {STABILITY}")
     problems = [
         f"{name} {problem}"
@@ -257,14 +246,10 @@ def _large_logits_line(exercise: Exercise, call: Call, rng: np.random.Generator,
 def _judge_softmax(exercise: Exercise, call: Call, rng: np.random.Generator) -> Verdict:
     """The default judge on ordinary logits, then one more line: does it hold at large logits?"""
     verdict = judge_by_reference(exercise, call, rng)
-    if [line.what for line in verdict.lines] != list(exercise.outputs):
+    if not judged_every_output(verdict, exercise):
         return verdict  # not implemented, raised, or returned something unusable: nothing to add
     right = [line.what for line in verdict.lines if line.ok]
-    lines = [*verdict.lines, _large_logits_line(exercise, call, rng, right)]
-    count = sum(line.ok for line in lines)
-    status = "passed" if count == len(lines) else ("partial" if count else "failed")
-    score = round(exercise.points * count / len(lines), 4)
-    return Verdict(exercise.name, score, exercise.points, status, lines, exercise.revisit)
+    return weighted_verdict(exercise, [*verdict.lines, _large_logits_line(exercise, call, rng, right)])
 
 
 SOFTMAX_CE_BATCH = Exercise(

@@ -7,36 +7,26 @@ from collections.abc import Callable
 
 import numpy as np
 
-from bpcourse.exercises.core import Exercise, Inputs, Misconception
-from bpcourse.gradcheck import numerical_gradient
+from bpcourse.exercises.core import Exercise, Inputs, Misconception, slope
+from bpcourse.exercises.inputs import scalar_away_from_zero
 from bpcourse.scalar import Value
 from bpcourse.testfunctions import SMOOTH_FUNCTIONS, SmoothFunction
 
 NOTEBOOK = "01_scalar_graphs"
 
 
-def away_from_zero(rng: np.random.Generator, low: float = 0.3, high: float = 2.0) -> float:
-    """A float with low <= |x| <= high and a random sign (no accidental zeros or ones)."""
-    return float(rng.uniform(low, high) * rng.choice([-1.0, 1.0]))
-
-
 def distinct_pair(rng: np.random.Generator, gap: float = 0.5) -> tuple[float, float]:
     """Two floats at least ``gap`` apart and away from 0, so swapping them shows."""
     while True:
-        x, y = away_from_zero(rng), away_from_zero(rng)
+        x, y = scalar_away_from_zero(rng), scalar_away_from_zero(rng)
         if abs(x - y) > gap and abs(abs(x) - abs(y)) > 0.2:
             return x, y
-
-
-def slope(f: Callable[[float], float], x: float) -> float:
-    """Central-difference derivative of a scalar function of one float."""
-    return float(numerical_gradient(lambda v: f(float(v[0])), np.array([x]))[0])
 
 
 # -- add and mul: two-input nodes ----------------------------------------------------------------
 def _binary_inputs(rng: np.random.Generator) -> Inputs:
     x, y = distinct_pair(rng)
-    return {"upstream": away_from_zero(rng, 0.5, 3.0), "x": x, "y": y}
+    return {"upstream": scalar_away_from_zero(rng, 0.5, 3.0), "x": x, "y": y}
 
 
 def _engine_binary(method: str) -> Callable[..., tuple[float, float]]:
@@ -117,7 +107,7 @@ MUL_BACKWARD = Exercise(
 # -- one-input nodes ---------------------------------------------------------------------------------
 def _pow_inputs(rng: np.random.Generator) -> Inputs:
     return {
-        "upstream": away_from_zero(rng, 0.5, 3.0),
+        "upstream": scalar_away_from_zero(rng, 0.5, 3.0),
         "x": float(rng.uniform(0.6, 2.0)),
         "n": float(rng.choice([2.0, 3.0, -1.0, 0.5, 2.5])),
     }
@@ -158,8 +148,8 @@ POW_BACKWARD = Exercise(
 
 def _unary_inputs(forward: Callable[[float], float]) -> Callable[[np.random.Generator], Inputs]:
     def make(rng: np.random.Generator) -> Inputs:
-        x = away_from_zero(rng, 0.3, 1.5)
-        return {"upstream": away_from_zero(rng, 0.5, 3.0), "out": forward(x)}
+        x = scalar_away_from_zero(rng, 0.3, 1.5)
+        return {"upstream": scalar_away_from_zero(rng, 0.5, 3.0), "out": forward(x)}
 
     return make
 

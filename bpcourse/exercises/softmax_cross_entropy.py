@@ -32,19 +32,20 @@ import numpy as np
 from bpcourse.exercises.core import (
     Call,
     Exercise,
-    GradingStop,
     Inputs,
     Line,
-    NotGradable,
     Outputs,
     Verdict,
-    as_outputs,
+    all_finite,
     diagnose,
     draw_checked_inputs,
-    learner_error,
+    explained,
+    learner_outputs,
     problem_with,
+    weighted_verdict,
 )
 from bpcourse.exercises.core import Misconception as M
+from bpcourse.exercises.inputs import distinct_sizes
 from bpcourse.forward import jacobian_by_vjp
 from bpcourse.gradcheck import numerical_gradient
 from bpcourse.tensor import Tensor, softmax, softmax_cross_entropy
@@ -88,49 +89,7 @@ def _tensor_softmax(z: Tensor) -> Tensor:
     return e / e.sum(axis=0, keepdims=True)
 
 
-def distinct_sizes(rng: np.random.Generator, count: int, low: int, high: int) -> list[int]:
-    return [int(s) for s in rng.choice(np.arange(low, high + 1), size=count, replace=False)]
-
-
-# -- running the learner's function inside a custom judge -----------------------------------------
-def _outputs(exercise: Exercise, call: Call, inputs: Inputs) -> tuple[Outputs | None, Verdict | None]:
-    """``(outputs, None)``, or ``(None, verdict)`` when the learner's code raised or returned too little.
-
-    NotImplementedError and GradingStop go through: ``judge`` turns them into verdicts.
-    """
-    try:
-        raw = call(inputs)
-    except (NotImplementedError, GradingStop):
-        raise
-    except NotGradable as exc:
-        return None, _verdict(exercise, "failed", [Line("returns", False, str(exc))])
-    except Exception as exc:
-        return None, _verdict(exercise, "error", [Line("runs", False, learner_error(exc))])
-    try:
-        return as_outputs(raw, exercise.outputs), None
-    except NotGradable as exc:
-        return None, _verdict(exercise, "failed", [Line("returns", False, str(exc))])
-
-
-def _verdict(exercise: Exercise, status: str, lines: list[Line], score: float = 0.0) -> Verdict:
-    return Verdict(exercise.name, round(score, 4), exercise.points, status, lines, exercise.revisit)
-
-
-def _scored(exercise: Exercise, lines: list[Line], weights: list[float]) -> Verdict:
-    """A verdict whose score is the weighted share of the lines that passed."""
-    earned = sum(w for line, w in zip(lines, weights, strict=True) if line.ok)
-    passed = sum(line.ok for line in lines)
-    status = "passed" if passed == len(lines) else ("partial" if passed else "failed")
-    return _verdict(exercise, status, lines, exercise.points * earned / sum(weights))
-
-
-def _finite(x: Any) -> bool:
-    try:
-        return bool(np.all(np.isfinite(np.asarray(x, dtype=np.float64))))
-    except (TypeError, ValueError):
-        return True  # not a number at all: problem_with says so
-
-
+# -- diagnoses that see NaN and Inf ------------------------------------------------------------------
 def _diagnosis(exercise: Exercise, index: int, inputs: Inputs, got: Any, expected: Any) -> str | None:
     """The classic mistake behind ``got``, including mistakes that break down into NaN or Inf.
 
@@ -139,7 +98,7 @@ def _diagnosis(exercise: Exercise, index: int, inputs: Inputs, got: Any, expecte
     exactly the same entries (NaN where it has NaN, ±Inf where it has ±Inf).
     """
     found = diagnose(exercise, index, inputs, got, expected)
-    if found or _finite(got):
+    if found or all_finite(got):
         return found
     try:
         g = np.asarray(got, dtype=np.float64).ravel()
@@ -153,16 +112,12 @@ def _diagnosis(exercise: Exercise, index: int, inputs: Inputs, got: Any, expecte
         if variant is None:
             continue
         v = np.asarray(variant, dtype=np.float64).ravel()
-        if v.size != g.size or _finite(v):
+        if v.size != g.size or all_finite(v):
             continue
         if np.array_equal(np.isnan(v), np.isnan(g)) and np.array_equal(np.isposinf(v), np.isposinf(g)) \
                 and np.array_equal(np.isneginf(v), np.isneginf(g)):  # fmt: skip
             return mistake.message
     return None
-
-
-def _explained(problem: str, diagnosis: str | None) -> str:
-    return f"{problem} — {diagnosis}" if diagnosis else problem
 
 
 # -- softmax ----------------------------------------------------------------------------------------
@@ -260,23 +215,23 @@ def _judge_softmax(exercise: Exercise, call: Call, rng: np.random.Generator) -> 
         problem = None
         for inputs in cases:
             (expected,) = exercise.reference(**inputs)
-            got, stop = _outputs(exercise, call, inputs)
+            got, stop = learner_outputs(exercise, call, inputs)
             if stop is not None:
                 return stop
             (p,) = got
             problem = problem_with("probabilities", p, expected, exercise.rtol, exercise.atol)
-            if problem is None or (only_finite and _finite(p)):
+            if problem is None or (only_finite and all_finite(p)):
                 problem = None
                 continue
             diagnosis = _diagnosis(exercise, 0, inputs, p, expected)
-            if diagnosis is None and not _finite(p):
+            if diagnosis is None and not all_finite(p):
                 diagnosis = hint(p)
-            problem = _explained(problem, diagnosis)
+            problem = explained(problem, diagnosis)
             break
         found.append(problem)
     names = ("probabilities", "large logits (±1000)", "a batch whose columns differ by 1000")
     lines = [Line(name, problem is None, problem or "") for name, problem in zip(names, found, strict=True)]
-    return _scored(exercise, lines, [2.0, 1.0, 1.0])
+    return weighted_verdict(exercise, lines, [2.0, 1.0, 1.0])
 
 
 def _which_column_broke(p: Any, tall: int, shape: tuple[int, ...]) -> str:
@@ -450,7 +405,7 @@ def _judge_softmax_ce(exercise: Exercise, call: Call, rng: np.random.Generator) 
     for kind in ("one-hot", "smoothed", "distribution", "one-hot"):
         inputs, expected = draw_checked_inputs(replace(exercise, make_inputs=partial(_ce_inputs, kind=kind)),
                                                rng)  # fmt: skip
-        got, stop = _outputs(exercise, call, inputs)
+        got, stop = learner_outputs(exercise, call, inputs)
         if stop is not None:
             return stop
         for i, name in enumerate(names):
@@ -458,24 +413,24 @@ def _judge_softmax_ce(exercise: Exercise, call: Call, rng: np.random.Generator) 
                 continue
             problem = problem_with(name, got[i], expected[i], exercise.rtol, exercise.atol)
             if problem is not None:
-                problems[i] = _explained(problem, _diagnosis(exercise, i, inputs, got[i], expected[i]))
+                problems[i] = explained(problem, _diagnosis(exercise, i, inputs, got[i], expected[i]))
     inputs, expected = draw_checked_inputs(replace(exercise, make_inputs=_ce_large_inputs), rng)
-    got, stop = _outputs(exercise, call, inputs)
+    got, stop = learner_outputs(exercise, call, inputs)
     if stop is not None:
         return stop
     large = None
     for i, name in enumerate(names):
         problem = problem_with(name, got[i], expected[i], exercise.rtol, exercise.atol)
-        if problem is None or (i in problems and _finite(got[i])):
+        if problem is None or (i in problems and all_finite(got[i])):
             continue
         diagnosis = _diagnosis(exercise, i, inputs, got[i], expected[i])
         if diagnosis is None:
             diagnosis = _large_logit_hint(i, got[i])
-        large = f"{name} {_explained(problem, diagnosis)}"
+        large = f"{name} {explained(problem, diagnosis)}"
         break
     lines = [Line(name, i not in problems, problems.get(i, "")) for i, name in enumerate(names)]
     lines.append(Line("large logits (±1000)", large is None, large or ""))
-    return _scored(exercise, lines, [1.0, 1.0, 1.0])
+    return weighted_verdict(exercise, lines, [1.0, 1.0, 1.0])
 
 
 def _large_logit_hint(index: int, got: Any) -> str:

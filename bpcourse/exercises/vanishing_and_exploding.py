@@ -32,7 +32,6 @@ from typing import Any
 import numpy as np
 
 from bpcourse.diagnostics import layer_grad_norms as engine_layer_grad_norms
-from bpcourse.exercises.affine_and_activations import away_from_zero
 from bpcourse.exercises.core import (
     Call,
     Exercise,
@@ -42,11 +41,16 @@ from bpcourse.exercises.core import (
     NotGradable,
     Outputs,
     Verdict,
+    explained,
     judge_by_reference,
     learner_error,
+    non_finite,
     type_name,
+    verdict_of,
+    weighted_verdict,
 )
 from bpcourse.exercises.core import Misconception as M
+from bpcourse.exercises.inputs import KINK_MARGIN, away_from_zero
 from bpcourse.gradcheck import numerical_gradient
 from bpcourse.nn import MLP, ResidualBlock, init_weight
 from bpcourse.tensor import Tensor
@@ -54,7 +58,6 @@ from bpcourse.tensor import Tensor
 NOTEBOOK = "06_vanishing_and_exploding"
 
 ACTIVATION_NAMES = ("sigmoid", "tanh", "relu")
-KINK_MARGIN = 0.1  # |z| of every ReLU pre-activation is at least this
 
 
 # -- a plain-numpy network, with switches for the classic mistakes ----------------------------------
@@ -543,10 +546,9 @@ def _matrix_problem(W: Any, fan_out: int, fan_in: int) -> str | None:
         if W.shape == (fan_in, fan_out):
             hint = " (transposed: W^l maps n_{l-1} inputs to n_l outputs, so it has one ROW per output)"
         return f"has shape {W.shape} but should have shape (fan_out, fan_in) = {(fan_out, fan_in)}{hint}"
-    finite = np.isfinite(W)
-    if not finite.all():
-        kind = "NaN" if np.isnan(W).any() else "Inf"
-        return f"contains {kind} ({int((~finite).sum())} entries)"
+    broken = non_finite(W)
+    if broken is not None:
+        return broken
     distinct = np.unique(W).size
     if distinct < 0.99 * W.size:
         return (
@@ -623,7 +625,7 @@ def _scheme_line(exercise: Exercise, call: Call, rng: np.random.Generator, schem
     if any(abs(r - 1.0) > VARIANCE_RTOL for r in ratios):
         diagnosis = _diagnose_variance(exercise, scheme, shapes, ratios, rng)
         message = f"the variance of the entries is {_ratio_text(ratios, VARIANCE_TEXT[scheme])}"
-        return Line(what, False, message + (f" — {diagnosis}" if diagnosis else ""))
+        return Line(what, False, explained(message, diagnosis))
     standardized = np.concatenate([(w - w.mean()) / w.std() for w in per_matrix])
     kurtosis = float(np.mean(standardized**4) - 3.0)
     if abs(kurtosis - NORMAL_KURTOSIS) <= KURTOSIS_ATOL:
@@ -670,12 +672,8 @@ def _judge_init(exercise: Exercise, call: Call, rng: np.random.Generator) -> Ver
     except (NotImplementedError, GradingStop):
         raise
     except Exception as exc:
-        lines = [Line("runs", False, learner_error(exc))]
-        return Verdict(exercise.name, 0.0, exercise.points, "error", lines, exercise.revisit)
-    right = sum(line.ok for line in lines)
-    status = "passed" if right == len(lines) else ("partial" if right else "failed")
-    score = round(exercise.points * right / len(lines), 4)
-    return Verdict(exercise.name, score, exercise.points, status, lines, exercise.revisit)
+        return verdict_of(exercise, "error", [Line("runs", False, learner_error(exc))])
+    return weighted_verdict(exercise, lines)
 
 
 INIT_WEIGHTS = Exercise(
