@@ -45,13 +45,15 @@ def _env() -> dict[str, str]:
 
 
 def _nbgrader(course: Path, *args: str) -> None:
-    subprocess.run(
+    done = subprocess.run(
         [sys.executable, "-m", "nbgrader", *args, f"--CourseDirectory.root={course}", "--log-level=ERROR"],
         cwd=course,
         env=_env(),
-        check=True,
-        stdout=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
     )
+    if done.returncode != 0:  # its warnings are noise; its errors are not
+        raise SystemExit(f"nbgrader {' '.join(args)} failed:\n{done.stderr[-3000:]}")
 
 
 def _solution_cells(notebook: nbformat.NotebookNode) -> dict[str, str]:

@@ -8,12 +8,12 @@ one submission: a student, a course notebook (which set of exercises), a path.
 from __future__ import annotations
 
 import ast
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-
-import nbformat
+from typing import Any
 
 from bpcourse.exercises import REGISTRY
 
@@ -33,18 +33,58 @@ class Submission:
 
 
 class UnreadableNotebook(Exception):
-    """The file is not a notebook nbformat can read."""
+    """The file is not a notebook that can be read."""
 
 
-def read_notebook(path: Path) -> nbformat.NotebookNode:
-    """The notebook at ``path`` in format 4 (older formats are converted)."""
+@dataclass
+class Notebook:
+    """What grading needs of a notebook: its cells (type, source, metadata), in order."""
+
+    cells: list[dict[str, Any]]
+
+
+def _text(source: Any) -> str:
+    if isinstance(source, list):
+        return "".join(str(part) for part in source)
+    return source if isinstance(source, str) else ""
+
+
+def read_notebook(path: Path) -> Notebook:
+    """The cells of the notebook at ``path``, from nbformat 4 or the older format 3.
+
+    Read as plain JSON on purpose: grading needs three fields of each cell, and
+    importing nbformat's schema validation costs more than a second per process.
+    """
     try:
-        notebook = nbformat.read(str(path), as_version=4)
-    except Exception as exc:  # invalid JSON, unknown format, unreadable file...
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise UnreadableNotebook(f"not a readable notebook ({type(exc).__name__}: {exc})") from None
-    if not isinstance(notebook.get("cells"), list):
-        raise UnreadableNotebook("not a readable notebook (no list of cells)")
-    return notebook
+    if not isinstance(raw, dict):
+        raise UnreadableNotebook("not a readable notebook (the file holds no JSON object)")
+    major = raw.get("nbformat")
+    if major == 4 and isinstance(raw.get("cells"), list):
+        cells = raw["cells"]
+    elif major == 3 and isinstance(raw.get("worksheets"), list):
+        # Format 3: cells inside worksheets, code in "input" instead of "source".
+        cells = [
+            {**cell, "source": cell.get("input", cell.get("source", ""))}
+            for sheet in raw["worksheets"]
+            if isinstance(sheet, dict)
+            for cell in sheet.get("cells", [])
+        ]
+    else:
+        raise UnreadableNotebook(
+            f"not a readable notebook (unsupported nbformat {major!r}, or no list of cells)"
+        )
+    clean = []
+    for cell in cells:
+        if not isinstance(cell, dict):
+            raise UnreadableNotebook("not a readable notebook (a cell is not a JSON object)")
+        metadata = cell.get("metadata") if isinstance(cell.get("metadata"), dict) else {}
+        clean.append(
+            {"cell_type": cell.get("cell_type"), "source": _text(cell.get("source")), "metadata": metadata}
+        )
+    return Notebook(clean)
 
 
 # Top-level statements that only define things: a cell made of these is run.
@@ -70,7 +110,7 @@ def defines_only(source: str) -> bool:
     return all(isinstance(node, _DEFINING) for node in tree.body)
 
 
-def cells_to_run(notebook: nbformat.NotebookNode, run_all: bool = False) -> list[tuple[int, str]]:
+def cells_to_run(notebook: Notebook, run_all: bool = False) -> list[tuple[int, str]]:
     """(index, source) of the code cells a grading run executes.
 
     nbgrader's graded test cells are never run: their verdicts are computed
@@ -81,26 +121,24 @@ def cells_to_run(notebook: nbformat.NotebookNode, run_all: bool = False) -> list
     for index, cell in enumerate(notebook.cells):
         if cell.get("cell_type") != "code":
             continue
-        meta = cell.get("metadata", {}).get("nbgrader", {})
+        meta = cell["metadata"].get("nbgrader")
+        meta = meta if isinstance(meta, dict) else {}
         if meta.get("grade") and not meta.get("solution"):
             continue
-        source = cell.get("source", "")
-        source = source if isinstance(source, str) else "".join(source)
+        source = cell["source"]
         if run_all or meta.get("solution") or defines_only(source):
             chosen.append((index, source))
     return chosen
 
 
-def identify_notebook(path: Path, notebook: nbformat.NotebookNode | None) -> str:
+def identify_notebook(path: Path, notebook: Notebook | None) -> str:
     """Which course notebook a file is: by its name, else by its ``for_notebook`` call."""
     for candidate in (path.stem, path.parent.name):
         if candidate in COURSE_NOTEBOOKS:
             return candidate
     if notebook is not None:
         for cell in notebook.cells:
-            found = _FOR_NOTEBOOK.search(
-                cell.get("source", "") if isinstance(cell.get("source"), str) else ""
-            )
+            found = _FOR_NOTEBOOK.search(cell["source"])
             if found and found.group(1) in COURSE_NOTEBOOKS:
                 return found.group(1)
     return ""
