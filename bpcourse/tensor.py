@@ -22,7 +22,7 @@ nodes hold the gradient of the latest pass.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
@@ -53,22 +53,20 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 
 class TensorOp:
-    """Base of the op table. Subclasses define forward, vjp and jvp together."""
+    """Base of the op table: what every op class states, side by side.
+
+    ``forward(*arrays, **params) -> (out, saved)``,
+    ``vjp(upstream, saved, needs) -> one gradient (or None) per input`` and
+    ``jvp(tangents, saved) -> the output's tangent``, all static methods.
+    ``register`` refuses an op class that does not define all three itself,
+    so a missing rule fails loudly when the module is imported.
+    """
 
     name: ClassVar[str]
     symbol: ClassVar[str]
-
-    @staticmethod
-    def forward(*arrays: np.ndarray, **params: Any) -> tuple[np.ndarray, Any]:
-        raise NotImplementedError
-
-    @staticmethod
-    def vjp(g: np.ndarray, saved: Any, needs: Sequence[bool]) -> tuple[np.ndarray | None, ...]:
-        raise NotImplementedError
-
-    @staticmethod
-    def jvp(tangents: Sequence[np.ndarray], saved: Any) -> np.ndarray:
-        raise NotImplementedError
+    forward: ClassVar[Callable[..., tuple[np.ndarray, Any]]]
+    vjp: ClassVar[Callable[[np.ndarray, Any, Sequence[bool]], tuple[np.ndarray | None, ...]]]
+    jvp: ClassVar[Callable[[Sequence[np.ndarray], Any], np.ndarray]]
 
 
 TENSOR_OPS: dict[str, type[TensorOp]] = {}

@@ -615,3 +615,18 @@ def test_dropped_tensor_graph_leaves_no_cyclic_garbage(rng: np.random.Generator)
     finally:
         if was_enabled:
             gc.enable()
+
+
+def test_an_op_without_its_backward_rule_is_refused():
+    from bpcourse.tensor import TensorOp, register
+
+    class HalfDone(TensorOp):
+        name, symbol = "half_done", "?"
+
+        @staticmethod
+        def forward(x):
+            return x, None
+
+    with pytest.raises(TypeError, match="must define its own vjp rule"):
+        register(HalfDone)
+    assert "half_done" not in TENSOR_OPS
