@@ -18,6 +18,7 @@ from bpcourse.grading.gradescope import (
     results_json,
     write_results,
 )
+from bpcourse.grading.isolation import SandboxUnavailable
 from bpcourse.grading.runner import grade_class, result_path
 from bpcourse.grading.sandbox import Limits
 from bpcourse.grading.submissions import discover
@@ -71,6 +72,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also run demonstration cells (by default only cells that define things, and solutions)",
     )
+    parser.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="grade without isolating the learners' code (only for code you trust): by default it runs "
+        "under bubblewrap, or as root under a user id of its own, and grading stops if neither is possible",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no table")
     parser.add_argument(
         "--gradescope",
@@ -115,6 +122,14 @@ def _table(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _sandbox_summary(results: list[dict[str, Any]]) -> str:
+    modes = sorted({str(r.get("sandbox", "not run")) for r in results})
+    text = ", ".join(modes) or "nothing was run"
+    if "none" in modes:
+        text += " (WARNING: --no-sandbox: learners' code ran with your rights)"
+    return text
+
+
 def run(args: argparse.Namespace) -> int:
     submissions = discover(args.paths)
     if args.gradescope is not None:
@@ -147,14 +162,19 @@ def run(args: argparse.Namespace) -> int:
                 executor=executor,
                 progress=None if args.quiet else sys.stderr,
                 run_all_cells=args.run_all_cells,
+                no_sandbox=args.no_sandbox,
             )
     except ClusterProblem as exc:
         print(f"cannot grade on the cluster: {exc}", file=sys.stderr)
+        return 2
+    except SandboxUnavailable as exc:
+        print(f"not grading: {exc}", file=sys.stderr)
         return 2
     if not args.quiet:
         print(_table(run.results))
         print()
         print(f"graded {run.graded}, already done {run.skipped}, could not grade {len(run.failed)}")
+        print(f"sandbox:   {_sandbox_summary(run.results)}")
         print(f"gradebook: {args.out / 'gradebook.csv'} and {args.out / 'gradebook.json'}")
         print(f"feedback:  {args.out / 'feedback'}/<student>.md")
     for failure in run.failed:

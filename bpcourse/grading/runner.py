@@ -26,6 +26,7 @@ import numpy as np
 from bpcourse.exercises import by_notebook
 from bpcourse.exercises.core import Verdict, judge
 from bpcourse.grading.sandbox import Limits, Sandbox
+from bpcourse.grading.server import shared_server
 from bpcourse.grading.submissions import Submission, UnreadableNotebook, cells_to_run, read_notebook
 
 RESULT_VERSION = 1
@@ -45,7 +46,11 @@ def _verdict_for_all(exercises: Sequence[Any], status: str, message: str) -> lis
 
 
 def grade_submission(
-    submission: Submission, limits: Limits | None = None, seed: int | None = None, run_all_cells: bool = False
+    submission: Submission,
+    limits: Limits | None = None,
+    seed: int | None = None,
+    run_all_cells: bool = False,
+    no_sandbox: bool = False,
 ) -> dict[str, Any]:
     """Grade one notebook in a sandbox; the result is plain data (JSON-ready).
 
@@ -73,7 +78,8 @@ def grade_submission(
         result["exercises"] = _verdict_for_all(exercises, "unreadable", str(exc))
         return _totals(result, started)
     rng = np.random.default_rng(seed)
-    with Sandbox(cells_to_run(notebook, run_all_cells), limits) as sandbox:
+    with Sandbox(cells_to_run(notebook, run_all_cells), limits, shared_server(no_sandbox)) as sandbox:
+        result["sandbox"] = sandbox.mode
         report = sandbox.start()
         result["problems"].extend(f"cell {p.index + 1}: {p.message}" for p in report.cell_problems)
         for exercise in exercises:
@@ -223,9 +229,17 @@ def grade_class(
     executor: Executor | None = None,
     progress: TextIO | None = sys.stderr,
     run_all_cells: bool = False,
+    no_sandbox: bool = False,
 ) -> ClassRun:
-    """Grade every submission not finished yet, in parallel, then write the gradebook."""
+    """Grade every submission not finished yet, in parallel, then write the gradebook.
+
+    Learners' code runs isolated (``bpcourse.grading.isolation``); without a way
+    to isolate it, SandboxUnavailable is raised before anything is graded,
+    unless ``no_sandbox`` says to grade without isolation.
+    """
     out.mkdir(parents=True, exist_ok=True)
+    if executor is None:  # graded here: start the sandbox now, hiding the class and the results
+        shared_server(no_sandbox, hide=[out.resolve(), *{s.path.resolve().parent for s in submissions}])
     todo = [s for s in submissions if force or not result_path(out, s).exists()]
     skipped = len(submissions) - len(todo)
     failed: list[str] = []
@@ -234,7 +248,7 @@ def grade_class(
     own_executor = executor is None
     pool = executor or ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1)
     try:
-        futures = {pool.submit(grade_submission, s, limits, seed, run_all_cells): s for s in todo}
+        futures = {pool.submit(grade_submission, s, limits, seed, run_all_cells, no_sandbox): s for s in todo}
         for done, future in enumerate(as_completed(futures), start=1):
             submission = futures[future]
             try:

@@ -1,20 +1,20 @@
-"""The learner's side of grading. Runs in a process of its own, with limits.
+"""The learner's side of grading: one submission's code, run with limits.
 
-It executes a submitted notebook's code cells with IPython's own shell, then
-answers calls: "run function F on these inputs" -> what F returned, or what it
-raised. It never judges anything: verdicts are computed by the grader from
-the returned values. The exercise registry and the grader are not importable
-from the learner's code here, and ``bpcourse.check`` is replaced by a version
-whose ``check``/``grade`` do nothing (the graded cells are not run anyway).
+A worker executes a submitted notebook's code cells with IPython's own shell,
+then answers calls: "run function F on these inputs" -> what F returned, or
+what it raised. It never judges anything: verdicts are computed by the grader
+from the returned values. Workers are forked, already isolated and limited,
+by the fork server (``bpcourse.grading.forkserver``), which has imported
+numpy, matplotlib and IPython once for all of them.
 
-Started as ``python -I -m bpcourse.grading.worker READ_FD WRITE_FD LIMITS_JSON``.
+Inside the sandbox the exercise registry and the grader's own modules are not
+there at all; ``bpcourse.check`` is replaced by a version whose
+``check``/``grade`` do nothing (the graded cells are not run anyway).
 """
 
 from __future__ import annotations
 
-import ctypes
 import importlib.abc
-import json
 import os
 import resource
 import signal
@@ -26,14 +26,17 @@ from typing import Any
 
 import numpy as np
 
-# Imported before the learner's code runs; afterwards the packages are hidden.
 from bpcourse.grading.wire import Decoder, Encoder, receive, send, state_after_call
 
 _HIDDEN = ("bpcourse.exercises", "bpcourse.grading", "bpcourse.check")
 
 
 class _HiddenPackages(importlib.abc.MetaPathFinder):
-    """Refuses to import the grader and the registry from the learner's code."""
+    """Refuses to import the grader and the registry from the learner's code.
+
+    Under bubblewrap their files are not in the sandbox anyway; this also
+    covers modules the fork server imported before the learner's code ran.
+    """
 
     def find_spec(self, fullname: str, path: Any, target: Any = None) -> None:
         if fullname == "bpcourse.check":
@@ -76,31 +79,6 @@ def apply_limits(limits: dict[str, int]) -> None:
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 
 
-_CLONE_NEWNET = 0x40000000
-
-
-def isolate(uid: int | None) -> None:
-    """When started as root: leave the network, then (if given a user id) drop root.
-
-    A new network namespace has no interface but a loopback that is down, so
-    the learner's code can reach no server (not the grader's, not a cluster
-    scheduler, not the internet). A user id of its own, used by no one else,
-    means the learner's code cannot touch the grader's files and is held to
-    the process limit. The grader passes one only when Python's files are
-    readable by other users. Without root neither step is possible; the other
-    limits still apply.
-    """
-    if os.geteuid() != 0:
-        return
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.unshare(_CLONE_NEWNET) != 0:
-        raise OSError(ctypes.get_errno(), "could not leave the network namespace")
-    if uid is not None:
-        os.setgroups([])
-        os.setgid(uid)
-        os.setuid(uid)
-
-
 def _no_fork(*args: Any, **kwargs: Any) -> None:
     raise PermissionError("starting new processes is not allowed while grading")
 
@@ -111,6 +89,7 @@ def _hide_grader() -> None:
             del sys.modules[name]
     sys.modules["bpcourse.check"] = _stand_in_check_module()
     sys.meta_path.insert(0, _HiddenPackages())
+    # A forked copy of the worker would read the grader's messages too.
     os.fork = _no_fork  # type: ignore[assignment]
     os.forkpty = _no_fork  # type: ignore[assignment]
 
@@ -129,17 +108,14 @@ def _describe(exc: BaseException) -> str:
     return f"raised {type(exc).__name__}: {text}{_where(exc)}"
 
 
-def main(argv: list[str]) -> int:
-    read_fd, write_fd, limits = int(argv[1]), int(argv[2]), json.loads(argv[3])
-    os.environ.setdefault("MPLBACKEND", "Agg")
+def serve(read_fd: int, write_fd: int, limits: dict[str, int]) -> int:
+    """Run the notebook's cells and answer calls until the grader says stop."""
     from IPython.core.interactiveshell import InteractiveShell
 
-    import bpcourse.grading.wire_types  # noqa: F401  (course objects that travel as inputs)
-
-    isolate(limits.get("uid"))
     apply_limits(limits)
     _hide_grader()
     shell = InteractiveShell.instance()
+    shell.history_manager.enabled = False
     while True:
         message = receive(read_fd)
         op = message.get("op")
@@ -187,5 +163,7 @@ def _call(namespace: dict[str, Any], message: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+def exit_quietly(code: int) -> None:
+    """Leave at once: nothing inherited from the fork server may run at exit."""
+    sys.stdout.flush()
+    os._exit(code)
