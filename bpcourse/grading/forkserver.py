@@ -111,7 +111,7 @@ def _hide(paths: list[str]) -> None:
 
 
 # -- the two halves of a child's isolation: in the child, then in the worker it forks ------------------
-def _enter_bubblewrap(setup: dict[str, Any], limits: dict[str, Any]) -> str:
+def _enter_bubblewrap(setup: dict[str, Any], limits: dict[str, Any]) -> tuple[str, bool]:
     uid, gid = os.getuid(), os.getgid()
     everything = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS
     _check(_libc.unshare(everything), "unshare")
@@ -120,14 +120,17 @@ def _enter_bubblewrap(setup: dict[str, Any], limits: dict[str, Any]) -> str:
         with open(f"/proc/self/{name}", "w", encoding="ascii") as handle:
             handle.write(text)
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
-    _private_tmpfs("/tmp", 4 * limits["output_mb"])
+    home = os.environ["HOME"]
+    _private_tmpfs(home, 4 * limits["output_mb"])
+    if os.path.isdir("/tmp") and not os.listdir("/tmp"):  # (Python may be installed under /tmp)
+        _private_tmpfs("/tmp", 4 * limits["output_mb"])
     _private_tmpfs("/dev/shm", limits["output_mb"])
     # The sandbox's /proc shows the fork server and the other learners: an empty one instead.
     _private_tmpfs("/proc", 1, "0555", MS_RDONLY | MS_NOEXEC)
-    return "/tmp"
+    return home, False
 
 
-def _enter_user_id(setup: dict[str, Any], limits: dict[str, Any]) -> str:
+def _enter_user_id(setup: dict[str, Any], limits: dict[str, Any]) -> tuple[str, bool]:
     # Each namespace where the kernel allows it (a container may refuse some); the grader
     # also ends every process of the worker's user id when the submission is done.
     for flag in (CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWIPC, CLONE_NEWUTS):
@@ -137,15 +140,15 @@ def _enter_user_id(setup: dict[str, Any], limits: dict[str, Any]) -> str:
         _private_tmpfs("/dev/shm", limits["output_mb"])
         _hide(list(setup.get("hide", [])))
         _private_tmpfs("/tmp", 4 * limits["output_mb"])
-        return "/tmp"
+        return "/tmp", False
     except OSError:  # no mount namespace: a folder of its own in the server's folder
         folder = tempfile.mkdtemp(prefix="worker-", dir=os.getcwd())
         os.chown(folder, limits["uid"], limits["uid"])
-        return folder
+        return folder, True
 
 
-def _enter_none(setup: dict[str, Any], limits: dict[str, Any]) -> str:
-    return tempfile.mkdtemp(prefix="worker-", dir=os.getcwd())
+def _enter_none(setup: dict[str, Any], limits: dict[str, Any]) -> tuple[str, bool]:
+    return tempfile.mkdtemp(prefix="worker-", dir=os.getcwd()), True
 
 
 def _inside(mode: str, limits: dict[str, Any], home: str) -> None:
@@ -193,7 +196,7 @@ def _child(setup: dict[str, Any], limits: dict[str, Any], read_fd: int, write_fd
         os.closerange(min(read_fd, write_fd) + 1, max(read_fd, write_fd))
         os.closerange(max(read_fd, write_fd) + 1, 1 << 16)
         mode = setup["mode"]
-        home = _ENTER[mode](setup, limits)
+        home, made_folder = _ENTER[mode](setup, limits)
         pid = os.fork()
         if pid == 0:
             try:
@@ -205,7 +208,7 @@ def _child(setup: dict[str, Any], limits: dict[str, Any], read_fd: int, write_fd
         os.close(read_fd)
         _, status = os.waitpid(pid, 0)
         send(write_fd, _exit_event(status))
-        if home != "/tmp":
+        if made_folder:
             shutil.rmtree(home, ignore_errors=True)
     except BaseException as exc:
         try:

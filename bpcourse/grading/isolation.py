@@ -36,6 +36,8 @@ INSTALL_HINT = (
 )
 
 PACKAGE = Path(bpcourse.__file__).resolve().parent
+# The only writable folder in a bubblewrap sandbox: each worker gets a private tmpfs there.
+SANDBOX_HOME = "/home/learner"
 
 # Of the package, a sandbox sees the engine and the worker's side of grading; never the
 # exercise registry (it holds the reference answers), the self-checks built on it, the
@@ -129,7 +131,7 @@ def package_view() -> list[str]:
             add(PACKAGE, module.stem)
     for stem in SANDBOX_SIDE_OF_GRADING:
         add(PACKAGE / "grading", stem)
-    return args
+    return [*args, "--remount-ro", str(PACKAGE)]
 
 
 def _system_paths() -> list[str]:
@@ -161,8 +163,10 @@ def bubblewrap_command(argv: list[str], environment: dict[str, str]) -> list[str
     for path in python_paths():
         args += ["--ro-bind", os.path.realpath(path), path]
     args += package_view()
-    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--chdir", "/tmp", "--remount-ro", "/"]
-    return [*args, "--", *argv]
+    args += ["--proc", "/proc", "--dev", "/dev", "--remount-ro", "/dev"]
+    args += ["--tmpfs", SANDBOX_HOME, "--chdir", SANDBOX_HOME]
+    # Read-only everywhere but the home folder (each worker mounts a private one over it).
+    return [*args, "--remount-ro", "/", "--", *argv]
 
 
 def hidden_paths(extra: Iterable[Path]) -> list[str]:
@@ -174,7 +178,7 @@ def hidden_paths(extra: Iterable[Path]) -> list[str]:
     paths += [PACKAGE / f"{stem}.py" for stem in HIDDEN_MODULES]
     paths += [p for p in (PACKAGE / "grading").glob("*.py") if p.stem not in SANDBOX_SIDE_OF_GRADING]
     paths += [PACKAGE / "__pycache__", PACKAGE / "grading" / "__pycache__"]
-    return [str(p) for p in [*paths, *extra] if p.exists()]
+    return [str(p) for p in [*paths, *extra] if os.path.exists(p)]
 
 
 def instructor_paths() -> list[Path]:

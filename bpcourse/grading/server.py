@@ -27,11 +27,13 @@ from typing import Any
 
 from bpcourse.grading.isolation import (
     INSTALL_HINT,
+    SANDBOX_HOME,
     SandboxUnavailable,
     bubblewrap_command,
     candidate_modes,
     hidden_paths,
     instructor_paths,
+    python_readable_by_others,
 )
 
 STARTUP_SECONDS = 120.0  # importing matplotlib and building its font list on a cold, busy machine
@@ -122,7 +124,7 @@ class ForkServer:
         remove_stale_folders()
         self.folder = tempfile.mkdtemp(prefix=f"{_FOLDER_PREFIX}{os.getpid()}-")
         os.chmod(self.folder, 0o755)
-        home = "/tmp" if mode == "bubblewrap" else self.folder
+        home = SANDBOX_HOME if mode == "bubblewrap" else self.folder
         setup = json.dumps({"mode": mode, "hide": hide or []})
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         argv = [sys.executable, "-I", "-m", "bpcourse.grading.forkserver", str(theirs.fileno()), setup]
@@ -233,10 +235,17 @@ def start_server(no_sandbox: bool = False, hide: list[Path] | None = None) -> Fo
     failures = []
     for mode in modes:
         try:
-            return ForkServer(mode, hidden_paths([*instructor_paths(), *(hide or [])]))
+            hidden = hidden_paths([*instructor_paths(), *(hide or [])]) if mode == "user id" else []
+            return ForkServer(mode, hidden)
         except SandboxUnavailable as exc:
             failures.append(str(exc))
-    tried = "; ".join(failures) if failures else "bubblewrap is not installed and this is not root"
+    if not failures:
+        failures.append("bubblewrap is not installed")
+    if os.geteuid() != 0:
+        failures.append("the user id switch needs root")
+    elif not python_readable_by_others():
+        failures.append("the user id switch needs Python's files to be readable by other users")
+    tried = "; ".join(failures)
     raise SandboxUnavailable(f"cannot isolate the learners' code ({tried}): {INSTALL_HINT}")
 
 
