@@ -440,3 +440,28 @@ def test_nothing_is_left_in_the_temporary_folder(scratch):
     done = run_grade(scratch / "class", None, *([] if bubblewrap() else ["--no-sandbox"]), extra_env=env_tmp)
     assert done.returncode == 0, done.stderr
     assert list(temporary.iterdir()) == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("capsh") is None, reason="needs root and capsh")
+def test_user_id_switch_in_a_container_without_namespaces(scratch, ordinary_user):
+    """As in Docker's default profile (root without CAP_SYS_ADMIN): own user id and limits, said plainly."""
+    attacks = ["rewrites others", "escapes: setsid", "escapes: double fork"]
+    write_class(scratch, attacks, 0)
+    before = {p: p.read_bytes() for p in (scratch / "submitted").rglob("*.ipynb")}
+    grade = "-m bpcourse grade submitted --out out --seed 3 --call-timeout 5"
+    command = f"PATH=/nonexistent {ordinary_user[1]} {grade}"
+    try:
+        done = subprocess.run(
+            ["capsh", "--drop=cap_sys_admin", "--", "-c", command],
+            cwd=scratch, capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert survivors() == []
+    finally:
+        _kill_survivors()
+    assert "user id without namespaces (WARNING" in done.stdout
+    earned = {r["student"]: r["score"] for r in gradebook_rows(scratch) if r["exercise"] == "mul_backward"}
+    assert {s: v for s, v in earned.items() if s.startswith("z-")} == {
+        f"z-{_slug(a)}": "0.0" for a in attacks
+    }
+    assert {p: p.read_bytes() for p in (scratch / "submitted").rglob("*.ipynb")} == before

@@ -127,6 +127,11 @@ def _sandbox_summary(results: list[dict[str, Any]]) -> str:
     text = ", ".join(modes) or "nothing was run"
     if "none" in modes:
         text += " (WARNING: --no-sandbox: learners' code ran with your rights)"
+    elif "user id without namespaces" in modes:
+        text += (
+            " (WARNING: no namespaces here: learners' code could use the network and read files"
+            " that every user may read; see grader/README.md)"
+        )
     return text
 
 

@@ -256,13 +256,26 @@ def _warm_up() -> None:
     gc.freeze()  # objects made so far stay put, so forked workers share their pages
 
 
+def _namespaces_allowed() -> bool:
+    """Whether a child may enter mount and network namespaces here (a container may forbid it)."""
+    pid = os.fork()
+    if pid == 0:
+        entered = _libc.unshare(CLONE_NEWNS | CLONE_NEWNET) == 0
+        os._exit(0 if entered else 1)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) == 0
+
+
 def main(argv: list[str]) -> int:
     control = socket.socket(fileno=int(argv[1]))
     setup = json.loads(argv[2])
+    namespaces = setup["mode"] == "bubblewrap" or _namespaces_allowed()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
     os.makedirs(os.environ.get("MPLCONFIGDIR", os.getcwd()), exist_ok=True)
     _warm_up()
-    socket.send_fds(control, [json.dumps({"ok": True, "python": sys.version.split()[0]}).encode()], [])
+    ready = {"ok": True, "python": sys.version.split()[0], "namespaces": namespaces}
+    socket.send_fds(control, [json.dumps(ready).encode()], [])
     while True:
         message, fds, _, _ = socket.recv_fds(control, 1 << 16, 4)
         if not message:

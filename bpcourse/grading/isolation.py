@@ -27,8 +27,6 @@ from pathlib import Path
 
 import bpcourse
 
-MODES = ("bubblewrap", "user id", "none")
-
 INSTALL_HINT = (
     "install bubblewrap (Debian/Ubuntu: sudo apt install bubblewrap; Fedora: sudo dnf install bubblewrap) "
     "and make sure user namespaces are enabled, or grade as root; "

@@ -82,7 +82,8 @@ class Sandbox:
 
     @property
     def mode(self) -> str:
-        """How this submission's code is isolated ("bubblewrap", "user id" or "none")."""
+        """How this submission's code is isolated: "bubblewrap", "user id" (with or without namespaces)
+        or "none"."""
         return self.server.mode
 
     # -- process life ----------------------------------------------------------------------

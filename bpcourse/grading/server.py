@@ -155,17 +155,21 @@ class ForkServer:
         except (OSError, TimeoutError):
             message = b""
         self.control.settimeout(None)
-        if not message or not json.loads(message).get("ok"):
+        ready = json.loads(message) if message else {}
+        if not ready.get("ok"):
             self._errors.seek(0)
             errors = self._errors.read().decode(errors="replace").strip().splitlines()
             self.close()
             why = errors[-1] if errors else "it exited at once"
             raise SandboxUnavailable(f"the {self.mode} sandbox could not start: {why}")
+        if self.mode == "user id" and not ready.get("namespaces"):
+            # In a container that forbids namespaces (Docker's default): own user id and limits only.
+            self.mode = "user id without namespaces"
 
     def spawn(self, limits: dict[str, Any]) -> Worker:
         """A fresh, isolated worker for one submission."""
         uid = None
-        if self.mode == "user id":
+        if self.mode.startswith("user id"):
             uid = _UID_BASE + next(_uid_counter) % 32
             limits = {**limits, "uid": uid}
         to_worker_r, to_worker_w = os.pipe()
