@@ -30,3 +30,18 @@ else
   exit 1
 fi
 "$VENV/bin/bpcourse" grade --help >/dev/null
+
+# bubblewrap: the grader's sandbox, where the container allows user namespaces.
+apt-get install -y --no-install-recommends bubblewrap || true
+# Gradescope's containers usually forbid namespaces; the grader then runs each
+# learner's code under a user id of its own, which can read whatever every user
+# may read. Keep the reference answers (the exercise registry), the grader's own
+# modules and this autograder's sources from other users.
+"$VENV/bin/python" - <<'PY'
+import os
+from bpcourse.grading.isolation import hidden_paths
+
+for path in [*hidden_paths([]), "/autograder/source"]:
+    if os.path.exists(path):
+        os.chmod(path, os.stat(path).st_mode & ~0o077)
+PY
