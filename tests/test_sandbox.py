@@ -465,3 +465,44 @@ def test_user_id_switch_in_a_container_without_namespaces(scratch, ordinary_user
         f"z-{_slug(a)}": "0.0" for a in attacks
     }
     assert {p: p.read_bytes() for p in (scratch / "submitted").rglob("*.ipynb")} == before
+
+
+@needs_bubblewrap
+def test_concurrent_learners_cannot_see_each_other(scratch):
+    """Two workers at once: neither sees the other's files, shared memory or processes."""
+    leave = """
+import os, time
+for folder in (os.path.expanduser("~"), "/dev/shm", "/tmp"):
+    try:
+        open(os.path.join(folder, "note-from-a"), "w").write("here")
+    except OSError:
+        pass
+time.sleep(3)
+worked = False
+"""
+    look = """
+import os, time
+worked = False
+for _ in range(30):
+    for folder in (os.path.expanduser("~"), "/dev/shm", "/tmp"):
+        try:
+            worked = worked or "note-from-a" in os.listdir(folder)
+        except OSError:
+            pass
+    try:
+        worked = worked or len([p for p in os.listdir("/proc") if p.isdigit()]) > 1
+    except OSError:
+        pass
+    time.sleep(0.1)
+"""
+    ATTACKS["leaves a note"], ATTACKS["looks for the note"] = leave, look
+    try:
+        write_class(scratch, ["leaves a note", "looks for the note"], 0)
+    finally:
+        del ATTACKS["leaves a note"], ATTACKS["looks for the note"]
+    for honest in ("ann", "bob"):  # just the two learners, so that both run at once
+        shutil.rmtree(scratch / "submitted" / honest)
+    done = run_grade(scratch, None)
+    assert done.returncode == 0, done.stderr
+    earned = {r["student"]: r["score"] for r in gradebook_rows(scratch) if r["exercise"] == "mul_backward"}
+    assert earned == {"z-leaves-a-note": "0.0", "z-looks-for-the-note": "0.0"}

@@ -187,6 +187,7 @@ def _exit_event(status: int) -> dict[str, Any]:
 def _child(setup: dict[str, Any], limits: dict[str, Any], read_fd: int, write_fd: int) -> None:
     """The forked child: isolate, fork the worker, report how it ended. Never returns."""
     try:
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # a server that ends takes its workers with it
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         os.setsid()
         devnull = os.open(os.devnull, os.O_RDWR)
@@ -270,6 +271,7 @@ def _namespaces_allowed() -> bool:
 def main(argv: list[str]) -> int:
     control = socket.socket(fileno=int(argv[1]))
     setup = json.loads(argv[2])
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # ends with the grader, even one killed by SIGKILL
     namespaces = setup["mode"] == "bubblewrap" or _namespaces_allowed()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
     os.makedirs(os.environ.get("MPLCONFIGDIR", os.getcwd()), exist_ok=True)

@@ -219,6 +219,20 @@ def _progress(stream: TextIO) -> Callable[[int, int, float], None]:
     return show
 
 
+def class_folders(submissions: Sequence[Submission]) -> list[Path]:
+    """The folders that hold the class: for nbgrader's layout, the whole course (its source/
+    folder holds the instructor's notebooks); otherwise each notebook's folder."""
+    folders = set()
+    for submission in submissions:
+        path = submission.path.resolve()
+        if "submitted" in path.parts[:-1]:
+            at = len(path.parts) - 1 - path.parts[::-1].index("submitted")
+            folders.add(Path(*path.parts[:at]))
+        else:
+            folders.add(path.parent)
+    return sorted(folders)
+
+
 def grade_class(
     submissions: Sequence[Submission],
     out: Path,
@@ -239,7 +253,7 @@ def grade_class(
     """
     out.mkdir(parents=True, exist_ok=True)
     if executor is None:  # graded here: start the sandbox now, hiding the class and the results
-        shared_server(no_sandbox, hide=[out.resolve(), *{s.path.resolve().parent for s in submissions}])
+        shared_server(no_sandbox, hide=[out.resolve(), *class_folders(submissions)])
     todo = [s for s in submissions if force or not result_path(out, s).exists()]
     skipped = len(submissions) - len(todo)
     failed: list[str] = []
