@@ -187,18 +187,35 @@ def _base_python() -> str | None:
     return None
 
 
+def _grant_traverse(paths: list[Path]) -> list[tuple[Path, int]]:
+    """Let other users pass through the folders above ``paths`` (x only, no listing); the old modes."""
+    changed = []
+    for path in paths:
+        for folder in path.parents:
+            mode = folder.stat().st_mode
+            if mode & 0o001 == 0:
+                changed.append((folder, mode))
+                folder.chmod(mode | 0o001)
+    return changed
+
+
 @pytest.fixture(scope="module")
-def ordinary_user(tmp_path_factory):
-    """(user name, python) for an unprivileged user whose venv sees this environment's packages."""
-    problem = None
+def ordinary_user():
+    """(user name, python) for an unprivileged user whose venv sees this environment's packages.
+
+    The user's venv is made from a Python that everyone can run (this one's base, or
+    Debian's of the same version) and reaches this environment's packages through a .pth
+    file. When this environment lies below a private folder (a home folder), others are
+    let through that folder for the tests' duration (traverse only) and it is restored.
+    """
     site_packages = Path(sysconfig.get_paths()["purelib"])
+    package = Path(bpcourse.__file__).resolve().parent
     base = _base_python()
+    problem = None
     if os.geteuid() != 0:
         problem = "creating an ordinary user needs root"
     elif base is None:
-        problem = "no Python readable by other users"
-    elif not _readable_by_others(site_packages) or not _readable_by_others(Path(bpcourse.__file__).parent):
-        problem = f"{site_packages} or the bpcourse package is not readable by other users"
+        problem = "no Python of this version that other users can run"
     if problem:
         if IN_CI:
             pytest.fail(problem)
@@ -208,23 +225,21 @@ def ordinary_user(tmp_path_factory):
     except KeyError:
         subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", USER],
                        check=True)  # fmt: skip
+    changed = _grant_traverse([site_packages, package])
     folder = open_folder()
-    subprocess.run([base, "-m", "venv", "--without-pip", str(folder / "venv")], check=True)
-    venv_site = Path(
-        subprocess.check_output(
-            [
-                str(folder / "venv" / "bin" / "python"),
-                "-c",
-                "import sysconfig; print(sysconfig.get_paths()['purelib'])",
-            ],
-            text=True,
-        ).strip()
-    )
-    (venv_site / "bpcourse-test-environment.pth").write_text(
-        f"import site; site.addsitedir({str(site_packages)!r})\n"
-    )
-    yield USER, str(folder / "venv" / "bin" / "python")
-    shutil.rmtree(folder, ignore_errors=True)
+    try:
+        python = folder / "venv" / "bin" / "python"
+        subprocess.run([base, "-m", "venv", "--without-pip", str(folder / "venv")], check=True)
+        where = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+        venv_site = Path(subprocess.check_output([str(python), "-c", where], text=True).strip())
+        (venv_site / "bpcourse-test-environment.pth").write_text(
+            f"import site; site.addsitedir({str(site_packages)!r})\n"
+        )
+        yield USER, str(python)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        for path, mode in reversed(changed):
+            path.chmod(mode)
 
 
 def open_folder() -> Path:

@@ -211,7 +211,8 @@ def remove_stale_folders() -> None:
     for folder in root.glob(f"{_FOLDER_PREFIX}*"):
         pid = folder.name[len(_FOLDER_PREFIX) :].split("-")[0]
         try:
-            if folder.stat().st_uid != os.getuid() or (pid.isdigit() and _alive(int(pid))):
+            # Only folders named by a run (its process id) that has ended: never another's live run.
+            if folder.stat().st_uid != os.getuid() or not pid.isdigit() or _alive(int(pid)):
                 continue
         except OSError:
             continue
