@@ -6,6 +6,7 @@ and tampering attempts. Limits are short so the endless loops end quickly.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -261,7 +262,10 @@ def test_gradebook_and_feedback_files(tmp_path):
     assert "swapped" in csv_text
     feedback = (tmp_path / "out" / "feedback" / "amy.md").read_text()
     assert "mul_backward" in feedback and "swapped" in feedback
-    assert json.loads((tmp_path / "out" / "gradebook.json").read_text())[0]["student"] == "amy"
+    (amy,) = json.loads((tmp_path / "out" / "gradebook.json").read_text())
+    assert amy["student"] == "amy" and amy["sandbox"] == "process" and amy["seed"] == 1
+    notebook = tmp_path / "class" / "amy" / f"{NOTEBOOK}.ipynb"
+    assert amy["sha256"] == hashlib.sha256(notebook.read_bytes()).hexdigest()
 
 
 # -- resumable ---------------------------------------------------------------------------------------

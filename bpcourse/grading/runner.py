@@ -10,6 +10,7 @@ are then rebuilt from all result files, so they never hold a submission twice.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import sys
@@ -26,9 +27,16 @@ import numpy as np
 from bpcourse.exercises import by_notebook
 from bpcourse.exercises.core import Verdict, judge
 from bpcourse.grading.sandbox import Limits, Sandbox
-from bpcourse.grading.submissions import Submission, UnreadableNotebook, cells_to_run, read_notebook
+from bpcourse.grading.submissions import (
+    Submission,
+    UnreadableNotebook,
+    cells_to_run,
+    parse_notebook,
+    read_bytes,
+)
 
-RESULT_VERSION = 1
+# The format of a result file. Version 2 added sha256 (of the bytes graded), seed and sandbox.
+RESULT_VERSION = 2
 
 
 def _verdict_for_all(exercises: Sequence[Any], status: str, message: str) -> list[dict[str, Any]]:
@@ -59,6 +67,9 @@ def grade_submission(
         "student": submission.student,
         "notebook": submission.notebook,
         "path": str(submission.path),
+        "sha256": None,  # of the bytes graded, once read
+        "seed": seed,
+        "sandbox": "process",
         "problems": [],
         "exercises": [],
     }
@@ -67,7 +78,9 @@ def grade_submission(
             "could not tell which course notebook this is (file name or for_notebook call)"
         )
     try:
-        notebook = read_notebook(submission.path)
+        content = read_bytes(submission.path)  # read once: the hash names exactly what is graded
+        result["sha256"] = hashlib.sha256(content).hexdigest()
+        notebook = parse_notebook(content)
     except UnreadableNotebook as exc:
         result["problems"].append(str(exc))
         result["exercises"] = _verdict_for_all(exercises, "unreadable", str(exc))
