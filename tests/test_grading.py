@@ -6,9 +6,12 @@ and tampering attempts. Limits are short so the endless loops end quickly.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -312,6 +315,34 @@ def test_a_run_killed_midway_resumes_to_the_same_gradebook(tmp_path):
     assert (tmp_path / "out" / "gradebook.csv").read_text() == (
         tmp_path / "ref" / "gradebook.csv"
     ).read_text()
+
+
+# -- the same submission gets the same verdicts ---------------------------------------------------------
+def _csv_rows(out: Path) -> dict[tuple[str, str], dict[str, str]]:
+    with open(out / "gradebook.csv", newline="", encoding="utf-8") as f:
+        return {(r["student"], r["exercise"]): r for r in csv.DictReader(f)}
+
+
+def test_the_same_notebook_gets_the_same_verdicts_without_a_seed(tmp_path):
+    # The learner's function shows its inputs in what it raises: every draw is in the gradebook.
+    shows_inputs = "def exp_backward(upstream, out):\n    raise ValueError(f'{upstream!r} {out!r}')"
+    amy = write(tmp_path / "class" / "amy" / f"{NOTEBOOK}.ipynb", with_replaced("exp_backward", shows_inputs))
+    (tmp_path / "class" / "ben").mkdir()
+    shutil.copy(amy, tmp_path / "class" / "ben" / amy.name)  # the same bytes, another student
+    cells = [*with_replaced("exp_backward", shows_inputs), "# the same code, another file"]
+    write(tmp_path / "class" / "cem" / f"{NOTEBOOK}.ipynb", cells)
+    for out in ("one", "two"):
+        run = grade_class(discover([tmp_path / "class"]), tmp_path / out, workers=2, limits=LIMITS,
+                          progress=None)  # fmt: skip
+        assert run.graded == 3 and not run.failed
+    one, two = (tmp_path / out / "gradebook.csv" for out in ("one", "two"))
+    assert one.read_bytes() == two.read_bytes()
+    rows = _csv_rows(tmp_path / "one")
+    shown = {student: rows[(student, "exp_backward")]["diagnosis"] for student in ("amy", "ben", "cem")}
+    assert re.search(r"raised ValueError: -?\d+\.\d+", shown["amy"]), shown["amy"]
+    assert shown["amy"] == shown["ben"]  # the inputs follow the content...
+    assert shown["amy"] != shown["cem"]  # ...and only the content
+    assert all(r["seed"] is None for r in json.loads((tmp_path / "one" / "gradebook.json").read_text()))
 
 
 # -- isolation when the grader runs as root (as in CI and on Gradescope) ---------------------------

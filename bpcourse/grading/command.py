@@ -44,7 +44,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="submissions graded at once (default: the number of cores)",
     )
     parser.add_argument("--force", action="store_true", help="grade again what an earlier run finished")
-    parser.add_argument("--seed", type=int, default=None, help="seed the random inputs (reproducible runs)")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="draw every submission's random inputs from this seed (default: from each notebook's "
+        "content hash, so the same notebook always gets the same verdicts)",
+    )
     parser.add_argument(
         "--cell-timeout",
         type=float,

@@ -5,6 +5,10 @@ Each finished submission is written at once, atomically, to
 kill -9) loses nothing already finished, and a rerun skips what is there
 unless ``force`` is set. The gradebook (CSV and JSON) and the feedback files
 are then rebuilt from all result files, so they never hold a submission twice.
+
+The random inputs of a submission come from ``--seed`` when one is given, and
+otherwise from the sha256 of the notebook's bytes: grading the same bytes
+twice gives the same verdicts, byte for byte.
 """
 
 from __future__ import annotations
@@ -85,7 +89,7 @@ def grade_submission(
         result["problems"].append(str(exc))
         result["exercises"] = _verdict_for_all(exercises, "unreadable", str(exc))
         return _totals(result, started)
-    rng = np.random.default_rng(seed)
+    inputs_for = input_generators(seed, result["sha256"])
     with Sandbox(cells_to_run(notebook, run_all_cells), limits) as sandbox:
         report = sandbox.start()
         result["problems"].extend(f"cell {p.index + 1}: {p.message}" for p in report.cell_problems)
@@ -94,7 +98,7 @@ def grade_submission(
             def call(inputs: dict[str, Any], name: str = exercise.name) -> Any:
                 return sandbox.call(name, list(inputs.values()))
 
-            verdict: Verdict = judge(exercise, call, rng)
+            verdict: Verdict = judge(exercise, call, inputs_for(exercise.name))
             result["exercises"].append(verdict.to_dict())
     return _totals(result, started)
 
@@ -104,6 +108,27 @@ def _totals(result: dict[str, Any], started: float) -> dict[str, Any]:
     result["max_score"] = sum(e["max_score"] for e in result["exercises"])
     result["seconds"] = round(time.monotonic() - started, 3)
     return result
+
+
+def input_generators(seed: int | None, sha256: str) -> Callable[[str], np.random.Generator]:
+    """The random generator that draws each exercise's inputs, by exercise name.
+
+    With a seed, one generator seeded with it serves every exercise in turn (as
+    ``--seed`` always did). Without one, each exercise gets a generator seeded
+    by the notebook's content hash and its own name, so the verdicts depend on
+    the submission alone: the same bytes get the same inputs on every run and
+    every machine, and an exercise's inputs do not shift when another exercise
+    draws more or fewer of them.
+    """
+    if seed is not None:
+        shared = np.random.default_rng(seed)
+        return lambda name: shared
+
+    def for_exercise(name: str) -> np.random.Generator:
+        digest = hashlib.sha256(bytes.fromhex(sha256) + b"\0" + name.encode("utf-8")).digest()
+        return np.random.default_rng(int.from_bytes(digest[:8], "big"))
+
+    return for_exercise
 
 
 # -- on disk ------------------------------------------------------------------------------------
