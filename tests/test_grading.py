@@ -23,6 +23,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from bpcourse.exercises import by_notebook
+from bpcourse.grading.results import RESULT_VERSION, InvalidResult, check_result
 from bpcourse.grading.runner import grade_class, grade_submission, load_results
 from bpcourse.grading.sandbox import Limits, _sandbox_uid
 from bpcourse.grading.submissions import Submission, discover
@@ -315,6 +316,85 @@ def test_a_run_killed_midway_resumes_to_the_same_gradebook(tmp_path):
     assert (tmp_path / "out" / "gradebook.csv").read_text() == (
         tmp_path / "ref" / "gradebook.csv"
     ).read_text()
+
+
+# -- stored results are trusted only when sound and matching -----------------------------------------
+def _valid_result(student: str = "amy", notebook: str = NOTEBOOK) -> dict:
+    """A well-formed result of a notebook whose every exercise failed (no grading needed)."""
+    exercises = [
+        {
+            "exercise": e.name,
+            "score": 0.0,
+            "max_score": e.points,
+            "status": "failed",
+            "lines": [{"what": "out", "ok": False, "message": "wrong"}],
+        }
+        for e in by_notebook(notebook)
+    ]
+    return {
+        "version": RESULT_VERSION, "student": student, "notebook": notebook, "path": "x.ipynb",
+        "sha256": "ab" * 32, "seed": None, "sandbox": "process", "problems": [], "exercises": exercises,
+        "score": 0.0, "max_score": sum(e.points for e in by_notebook(notebook)), "seconds": 1.5,
+    }  # fmt: skip
+
+
+def _totals_follow(result: dict) -> dict:
+    """The totals recomputed, so that only the change made before is wrong."""
+    result["score"] = round(sum(e["score"] for e in result["exercises"]), 4)
+    result["max_score"] = sum(e["max_score"] for e in result["exercises"])
+    return result
+
+
+def _set(**fields):
+    return lambda result: result.update(fields)
+
+
+def _set_first(**fields):
+    return lambda result: result["exercises"][0].update(fields)
+
+
+def _totals_too(change):
+    return lambda result: _totals_follow(change(result) or result)
+
+
+def _exercises(pick):
+    return _totals_too(lambda result: result.update(exercises=pick(result["exercises"])))
+
+
+CORRUPTIONS = {
+    "a field missing": (lambda result: result.pop("sha256"), "has no sha256"),
+    "a field added": (_set(bonus=10), "fields a result does not have: bonus"),
+    "a score as text": (_set_first(score="1"), "score is not a finite number"),
+    "a score that is true": (_set_first(score=True), "score is not a finite number"),
+    "a NaN score": (_set_first(score=float("nan")), "score is not a finite number"),
+    "an unknown status": (_set_first(status="excellent"), "status is not one of"),
+    "a line without ok": (lambda result: result["exercises"][0]["lines"][0].pop("ok"), "has no ok"),
+    "another version": (_set(version=1), "version 1"),
+    "a hash that is no sha256": (_set(sha256="forged"), "sha256 is not 64"),
+    "another student": (_set(student="ben"), "result of ben/"),
+    "another notebook": (_set(notebook="03_affine_and_activations"), "result of amy/03"),
+    "an exercise dropped": (_exercises(lambda exercises: exercises[1:]), "are not those of"),
+    "an exercise twice": (_exercises(lambda exercises: exercises * 2), "are not those of"),
+    "more points than the registry's": (_totals_too(_set_first(max_score=50)), "worth 1 points"),
+    "a score above max_score": (_totals_too(_set_first(score=2.0)), "scores 2, outside 0 to 1"),
+    "a negative score": (_totals_too(_set_first(score=-1.0)), "outside 0 to 1"),
+    "a total that is not the sum": (_set(score=3.0), "not the sum of its exercises"),
+    "passed without its points": (_set_first(status="passed"), "marked passed"),
+}
+
+
+def test_a_sound_result_passes_the_check():
+    result = _valid_result()
+    assert check_result(result, Submission("amy", NOTEBOOK, Path("x.ipynb"))) is result
+
+
+@pytest.mark.parametrize("corruption", sorted(CORRUPTIONS))
+def test_a_corrupted_result_is_refused_with_its_reason(corruption):
+    corrupt, reason = CORRUPTIONS[corruption]
+    result = _valid_result()
+    corrupt(result)
+    with pytest.raises(InvalidResult, match=re.escape(reason)):
+        check_result(result, Submission("amy", NOTEBOOK, Path("x.ipynb")))
 
 
 # -- the same submission gets the same verdicts ---------------------------------------------------------

@@ -30,6 +30,7 @@ import numpy as np
 
 from bpcourse.exercises import by_notebook
 from bpcourse.exercises.core import Verdict, judge
+from bpcourse.grading.results import RESULT_VERSION, content_hash, result_path, safe_name, write_atomically
 from bpcourse.grading.sandbox import Limits, Sandbox
 from bpcourse.grading.submissions import (
     Submission,
@@ -38,9 +39,6 @@ from bpcourse.grading.submissions import (
     parse_notebook,
     read_bytes,
 )
-
-# The format of a result file. Version 2 added sha256 (of the bytes graded), seed and sandbox.
-RESULT_VERSION = 2
 
 
 def _verdict_for_all(exercises: Sequence[Any], status: str, message: str) -> list[dict[str, Any]]:
@@ -83,7 +81,7 @@ def grade_submission(
         )
     try:
         content = read_bytes(submission.path)  # read once: the hash names exactly what is graded
-        result["sha256"] = hashlib.sha256(content).hexdigest()
+        result["sha256"] = content_hash(content)
         notebook = parse_notebook(content)
     except UnreadableNotebook as exc:
         result["problems"].append(str(exc))
@@ -132,35 +130,6 @@ def input_generators(seed: int | None, sha256: str) -> Callable[[str], np.random
 
 
 # -- on disk ------------------------------------------------------------------------------------
-def result_path(out: Path, submission: Submission) -> Path:
-    return (
-        out
-        / "results"
-        / _safe(submission.student)
-        / f"{_safe(submission.notebook or submission.path.stem)}.json"
-    )
-
-
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "_"
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that a reader sees the old file or the whole new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # The temporary name does not end in .json, so readers of results never see a partial file.
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".part")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def load_results(out: Path) -> list[dict[str, Any]]:
     """Every finished submission's result under ``out`` (ignoring partial temporary files)."""
     results = []
@@ -206,7 +175,7 @@ def write_gradebook(out: Path, results: Iterable[dict[str, Any]]) -> None:
     for r in results:
         by_student.setdefault(r["student"], []).append(r)
     for student, theirs in by_student.items():
-        write_atomically(out / "feedback" / f"{_safe(student)}.md", feedback_text(student, theirs))
+        write_atomically(out / "feedback" / f"{safe_name(student)}.md", feedback_text(student, theirs))
 
 
 def feedback_text(student: str, results: Sequence[dict[str, Any]]) -> str:
