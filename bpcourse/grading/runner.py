@@ -2,9 +2,12 @@
 
 Each finished submission is written at once, atomically, to
 ``OUT/results/<student>/<notebook>.json``: a run that is interrupted (even by
-kill -9) loses nothing already finished, and a rerun skips what is there
-unless ``force`` is set. The gradebook (CSV and JSON) and the feedback files
-are then rebuilt from all result files, so they never hold a submission twice.
+kill -9) loses nothing already finished. A rerun uses a stored result again
+only when it is sound and names the notebook's current content (see
+``resume``), and grades everything else (all of it with ``force``). The
+gradebook (CSV and JSON) and the feedback files are then rebuilt from the
+checked results of this run's submissions, so they never hold a submission
+twice, nor one that is not part of the run.
 
 The random inputs of a submission come from ``--seed`` when one is given, and
 otherwise from the sha256 of the notebook's bytes: grading the same bytes
@@ -13,16 +16,14 @@ twice gives the same verdicts, byte for byte.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import os
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -30,7 +31,16 @@ import numpy as np
 
 from bpcourse.exercises import by_notebook
 from bpcourse.exercises.core import Verdict, judge
-from bpcourse.grading.results import RESULT_VERSION, content_hash, result_path, safe_name, write_atomically
+from bpcourse.grading.gradebook import grading_record, write_gradebook
+from bpcourse.grading.results import (
+    RESULT_VERSION,
+    InvalidResult,
+    content_hash,
+    read_result,
+    result_path,
+    write_atomically,
+)
+from bpcourse.grading.resume import SetAside, sweep
 from bpcourse.grading.sandbox import Limits, Sandbox
 from bpcourse.grading.submissions import (
     Submission,
@@ -129,82 +139,17 @@ def input_generators(seed: int | None, sha256: str) -> Callable[[str], np.random
     return for_exercise
 
 
-# -- on disk ------------------------------------------------------------------------------------
-def load_results(out: Path) -> list[dict[str, Any]]:
-    """Every finished submission's result under ``out`` (ignoring partial temporary files)."""
-    results = []
-    for file in sorted((out / "results").glob("*/*.json")):
-        try:
-            results.append(json.loads(file.read_text(encoding="utf-8")))
-        except (OSError, json.JSONDecodeError):
-            continue
-    return results
-
-
-def write_gradebook(out: Path, results: Iterable[dict[str, Any]]) -> None:
-    """gradebook.csv (one row per exercise), gradebook.json and one feedback file per student."""
-    results = sorted(results, key=lambda r: (r["student"], r["notebook"], r["path"]))
-    rows = []
-    for r in results:
-        for e in r["exercises"]:
-            diagnosis = "; ".join(f"{ln['what']}: {ln['message']}" for ln in e["lines"] if not ln["ok"])
-            rows.append(
-                [
-                    r["student"],
-                    r["notebook"],
-                    e["exercise"],
-                    e["score"],
-                    e["max_score"],
-                    e["status"],
-                    diagnosis,
-                ]
-            )
-        if not r["exercises"]:
-            rows.append([r["student"], r["notebook"] or Path(r["path"]).stem, "", 0.0, 0.0, "ungraded",
-                         "; ".join(r["problems"])])  # fmt: skip
-    buffer_path = out / "gradebook.csv"
-    with tempfile.NamedTemporaryFile(
-        "w", newline="", encoding="utf-8", dir=out, delete=False, suffix=".csv"
-    ) as f:
-        writer = csv.writer(f)
-        writer.writerow(["student", "notebook", "exercise", "score", "max_score", "status", "diagnosis"])
-        writer.writerows(rows)
-    os.replace(f.name, buffer_path)
-    write_atomically(out / "gradebook.json", json.dumps(results, indent=1))
-    by_student: dict[str, list[dict[str, Any]]] = {}
-    for r in results:
-        by_student.setdefault(r["student"], []).append(r)
-    for student, theirs in by_student.items():
-        write_atomically(out / "feedback" / f"{safe_name(student)}.md", feedback_text(student, theirs))
-
-
-def feedback_text(student: str, results: Sequence[dict[str, Any]]) -> str:
-    """A learner's feedback: their scores and, for each miss, what is wrong in words."""
-    lines = [f"# Feedback for {student}", ""]
-    for r in results:
-        lines.append(
-            f"## {r['notebook'] or Path(r['path']).name}: {r['score']:g} / {r['max_score']:g} points"
-        )
-        lines.append("")
-        for problem in r["problems"]:
-            lines.append(f"- note: {problem}")
-        for e in r["exercises"]:
-            mark = "✓" if e["status"] == "passed" else "✗"
-            lines.append(f"- {mark} `{e['exercise']}`: {e['status']} ({e['score']:g}/{e['max_score']:g})")
-            for ln in e["lines"]:
-                if not ln["ok"]:
-                    lines.append(f"  - {ln['what']}: {ln['message']}")
-        lines.append("")
-    return "\n".join(lines)
-
-
 # -- the class run ----------------------------------------------------------------------------------
 @dataclass
 class ClassRun:
     graded: int  # submissions graded in this run
     skipped: int  # already finished earlier (resumed)
-    failed: list[str]  # submissions that could not be graded at all (grader faults)
-    results: list[dict[str, Any]]
+    failed: list[str]  # submissions that could not be graded at all (grader faults), and why
+    results: list[dict[str, Any]]  # the checked results of this run's submissions
+    set_aside: list[SetAside] = field(default_factory=list)  # files moved out of OUT/results/
+    set_aside_folder: Path | None = None  # where they went
+    left_in_place: list[str] = field(default_factory=list)  # stray files that could not be moved
+    unsound: list[str] = field(default_factory=list)  # results that went bad during the run
 
 
 def _progress(stream: TextIO) -> Callable[[int, int, float], None]:
@@ -220,6 +165,67 @@ def _progress(stream: TextIO) -> Callable[[int, int, float], None]:
     return show
 
 
+def _one_per_result_file(out: Path, submissions: Sequence[Submission]) -> tuple[list[Submission], list[str]]:
+    """The submissions that each have a result file of their own, and why the others are not graded.
+
+    Two notebooks of the same student and course notebook (found under two
+    folders) would share one result file, and the second would replace the first.
+    """
+    owners: dict[Path, Submission] = {}
+    refused = []
+    for s in submissions:
+        first = owners.setdefault(result_path(out, s), s)
+        if first is not s:
+            refused.append(f"{s.key} ({s.path}): same student and notebook as {first.path}; grade it apart")
+    return list(owners.values()), refused
+
+
+def _grade_all(
+    todo: Sequence[Submission],
+    out: Path,
+    pool: Executor,
+    options: tuple[Any, ...],
+    show: Callable[[int, int, float], None] | None,
+) -> list[str]:
+    """Grade ``todo`` on ``pool``, writing each result as it finishes; the submissions that failed."""
+    failed: list[str] = []
+    started = time.monotonic()
+    futures = {pool.submit(grade_submission, s, *options): s for s in todo}
+    for done, future in enumerate(as_completed(futures), start=1):
+        submission = futures[future]
+        try:
+            result = future.result()
+        except Exception as exc:  # a fault of the grader itself: reported, never fatal to the class
+            failed.append(f"{submission.key}: {type(exc).__name__}: {exc}")
+        else:
+            write_atomically(result_path(out, submission), json.dumps(result, indent=1))
+        if show is not None:
+            show(done, len(todo), started)
+    return failed
+
+
+def _checked_results(
+    out: Path, submissions: Sequence[Submission]
+) -> tuple[dict[Submission, dict[str, Any]], list[str]]:
+    """The stored result of each submission that has a sound one, and what is wrong with the others."""
+    results: dict[Submission, dict[str, Any]] = {}
+    problems = []
+    for s in submissions:
+        path = result_path(out, s)
+        if not path.exists():
+            continue
+        try:
+            results[s] = read_result(path, s)
+        except InvalidResult as exc:
+            problems.append(f"{s.key}: its result {path} was left out of the gradebook: {exc}")
+    return results, problems
+
+
+def load_results(out: Path, submissions: Sequence[Submission]) -> list[dict[str, Any]]:
+    """The sound stored results of ``submissions`` under ``out``: nothing else goes into a gradebook."""
+    return list(_checked_results(out, submissions)[0].values())
+
+
 def grade_class(
     submissions: Sequence[Submission],
     out: Path,
@@ -231,30 +237,34 @@ def grade_class(
     progress: TextIO | None = sys.stderr,
     run_all_cells: bool = False,
 ) -> ClassRun:
-    """Grade every submission not finished yet, in parallel, then write the gradebook."""
+    """Grade every submission without a usable result (every one with ``force``), then write the gradebook."""
     out.mkdir(parents=True, exist_ok=True)
-    todo = [s for s in submissions if force or not result_path(out, s).exists()]
-    skipped = len(submissions) - len(todo)
-    failed: list[str] = []
-    show = _progress(progress) if progress is not None else None
-    started = time.monotonic()
+    submissions, failed = _one_per_result_file(out, submissions)
+    stored = sweep(out, submissions, seed)
+    held = {s for s, _ in stored.blocked if s is not None}
+    failed += [
+        f"{s.key}: its stored result could not be set aside, so it was left as it is: {message}"
+        for s, message in stored.blocked
+        if s is not None
+    ]
+    todo = [s for s in submissions if s not in held and (force or s not in stored.reusable)]
     own_executor = executor is None
     pool = executor or ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1)
     try:
-        futures = {pool.submit(grade_submission, s, limits, seed, run_all_cells): s for s in todo}
-        for done, future in enumerate(as_completed(futures), start=1):
-            submission = futures[future]
-            try:
-                result = future.result()
-            except Exception as exc:  # a fault of the grader itself: reported, never fatal to the class
-                failed.append(f"{submission.key}: {type(exc).__name__}: {exc}")
-            else:
-                write_atomically(result_path(out, submission), json.dumps(result, indent=1))
-            if show is not None:
-                show(done, len(todo), started)
+        show = _progress(progress) if progress is not None else None
+        grading_failed = _grade_all(todo, out, pool, (limits, seed, run_all_cells), show)
     finally:
         if own_executor:
             pool.shutdown(wait=True, cancel_futures=True)
-    results = load_results(out)
-    write_gradebook(out, results)
-    return ClassRun(graded=len(todo) - len(failed), skipped=skipped, failed=failed, results=results)
+    results, unsound = _checked_results(out, submissions)
+    write_gradebook(out, results.values(), grading_record(seed, list(results.values())))
+    return ClassRun(
+        graded=len(todo) - len(grading_failed),
+        skipped=len(submissions) - len(todo) - len(held),
+        failed=failed + grading_failed,
+        results=list(results.values()),
+        set_aside=stored.set_aside,
+        set_aside_folder=stored.folder,
+        left_in_place=[message for s, message in stored.blocked if s is None],
+        unsound=unsound,
+    )
