@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -278,7 +279,7 @@ def test_gradebook_and_feedback_files(tmp_path):
     assert grader["version"] == importlib.metadata.version("bpcourse")
     assert grader["result_version"] == RESULT_VERSION
     assert (grader["seed_policy"], grader["seed"]) == ("fixed seed", 1)
-    assert grader["sandboxes"] == {"process": 1}
+    assert grader["sandboxes"] == {"process": 1} and grader["changed_during_run"] == []
     assert read_gradebook(tmp_path / "out" / "gradebook.json") == (grader, [amy])
 
 
@@ -534,6 +535,38 @@ def test_the_same_notebook_gets_the_same_verdicts_without_a_seed(tmp_path):
     assert shown["amy"] != shown["cem"]  # ...and only the content
     grader = read_gradebook(tmp_path / "one" / "gradebook.json")[0]
     assert (grader["seed_policy"], grader["seed"]) == ("content hash", None)
+
+
+def test_a_notebook_that_changes_during_the_run_fails_the_command(tmp_path, capsys):
+    folder = tmp_path / "class"
+    amy = write(folder / "amy" / f"{NOTEBOOK}.ipynb", list(CORRECT.values()))
+    cem = write(folder / "cem" / f"{NOTEBOOK}.ipynb", list(CORRECT.values()))
+    # zed is graded last (one worker, in order) and slowly: amy's and cem's files change meanwhile.
+    write(folder / "zed" / f"{NOTEBOOK}.ipynb", ["import time\ntime.sleep(4)", *CORRECT.values()])
+    out = tmp_path / "out"
+    done = [out / "results" / s / f"{NOTEBOOK}.json" for s in ("amy", "cem")]
+
+    def change_files() -> None:
+        deadline = time.monotonic() + 120
+        while not all(p.exists() for p in done) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        write(amy, with_replaced("mul_backward", WRONG_MUL))
+        cem.unlink()
+
+    changer = threading.Thread(target=change_files)
+    changer.start()
+    status = main(["grade", str(folder), "--out", str(out), "--workers", "1", "--quiet",
+                   *LIMIT_OPTIONS[2:], "--cell-timeout", "30"])  # fmt: skip
+    changer.join()
+    warned = capsys.readouterr().err
+    assert status == 1
+    assert "2 submissions changed while the class was graded" in warned
+    assert f"amy/{NOTEBOOK}: the notebook changed while the class was graded" in warned
+    assert f"cem/{NOTEBOOK}: the notebook disappeared" in warned
+    assert "zed" not in warned
+    grader, results = read_gradebook(out / "gradebook.json")
+    assert [c.split(":")[0] for c in grader["changed_during_run"]] == [f"amy/{NOTEBOOK}", f"cem/{NOTEBOOK}"]
+    assert all(r["score"] == FULL_MARKS for r in results)  # the rows say what was graded
 
 
 def test_two_files_of_the_same_student_and_notebook_are_not_merged(tmp_path):

@@ -143,6 +143,17 @@ def _set_aside_report(run: ClassRun) -> list[str]:
     return lines
 
 
+def _changed_report(run: ClassRun) -> list[str]:
+    """The notebooks that changed under the run (empty when none did)."""
+    if not run.changed:
+        return []
+    return [
+        f"{_count(len(run.changed), 'submission', 'submissions')} changed while the class was graded; "
+        "the gradebook has what was graded, not what is there now (grade again):",
+        *(f"  {change}" for change in run.changed),
+    ]
+
+
 def _summary(run: ClassRun, out: Path) -> str:
     return "\n".join(
         [
@@ -206,13 +217,11 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(_summary(run, args.out))
     # What could not be trusted or graded goes to stderr, with --quiet too.
-    for line in _set_aside_report(run):
+    for line in _set_aside_report(run) + _changed_report(run):
         print(line, file=sys.stderr)
-    for problem in run.unsound:
-        print(problem, file=sys.stderr)
     for failure in run.failed:
         print(f"could not grade {failure}", file=sys.stderr)
-    if run.failed or run.unsound:
+    if run.failed or run.changed:
         # No results.json then: Gradescope reports a failed autograder rather than a doubtful score.
         return 1
     if args.gradescope is not None and not _write_gradescope(args, run, submissions[0]):

@@ -2,7 +2,7 @@
 
 ``gradebook.json`` is ``{"grader": {...}, "submissions": [result, ...]}``: how
 the class was graded (the grader's version, the result format, the seed
-policy, the sandboxes used), then
+policy, the sandboxes used, the notebooks that changed under the run), then
 every submission's result as ``grade_submission`` made it. Until result
 version 2 the file was the bare list of results; ``read_gradebook`` reads both.
 """
@@ -26,7 +26,9 @@ CONTENT_HASH_INPUTS = (
 )
 
 
-def grading_record(seed: int | None, results: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def grading_record(
+    seed: int | None, results: Sequence[dict[str, Any]], changed: Sequence[str]
+) -> dict[str, Any]:
     """The "grader" part of gradebook.json: how this class was graded."""
     return {
         "program": "bpcourse",
@@ -36,6 +38,7 @@ def grading_record(seed: int | None, results: Sequence[dict[str, Any]]) -> dict[
         "seed": seed,
         "inputs": CONTENT_HASH_INPUTS if seed is None else f"every submission's inputs come from seed {seed}",
         "sandboxes": dict(sorted(Counter(r["sandbox"] for r in results).items())),
+        "changed_during_run": list(changed),
     }
 
 

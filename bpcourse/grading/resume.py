@@ -1,4 +1,4 @@
-"""What a rerun does with the results already on disk.
+"""What a rerun does with the results already on disk, and what it checks at the end.
 
 Before grading, ``sweep`` looks at every file under ``OUT/results/``. A result
 is used again only if it passes ``check_result`` and names the same notebook
@@ -8,6 +8,10 @@ moved to ``OUT/results-set-aside/<time>/`` with its reason in ``reasons.txt``
 submission is graded again: a result cut short by a crash, edited by hand,
 written by another version of the grader, left by a notebook that has changed
 since, or belonging to no submission of this run.
+
+After grading, ``changed_inputs`` hashes every notebook again: one whose bytes
+differ from what its result names (or that is gone) changed under the run, and
+its gradebook row describes content that is no longer there.
 """
 
 from __future__ import annotations
@@ -132,3 +136,24 @@ def sweep(out: Path, submissions: Sequence[Submission], seed: int | None) -> Swe
         found.set_aside.append(SetAside(file.relative_to(out / "results").as_posix(), reason, moved_to, key))
     found.folder = mover.folder
     return found
+
+
+# -- after the run --------------------------------------------------------------------------------------
+def changed_inputs(results: dict[Submission, dict[str, Any]]) -> list[str]:
+    """Each submission whose notebook is no longer what its result names: "<key>: what happened"."""
+    changes = []
+    for submission, result in results.items():
+        now = file_hash(submission.path)
+        if now == result["sha256"]:
+            continue
+        if now is None:
+            what = f"the notebook disappeared or cannot be read any more ({submission.path})"
+        elif result["sha256"] is None:
+            what = f"the notebook could not be read when it was graded and can be now ({submission.path})"
+        else:
+            what = (
+                f"the notebook changed while the class was graded (graded {short(result['sha256'])}, "
+                f"now {short(now)}: {submission.path})"
+            )
+        changes.append(f"{submission.key}: {what}")
+    return changes

@@ -40,7 +40,7 @@ from bpcourse.grading.results import (
     result_path,
     write_atomically,
 )
-from bpcourse.grading.resume import SetAside, sweep
+from bpcourse.grading.resume import SetAside, changed_inputs, sweep
 from bpcourse.grading.sandbox import Limits, Sandbox
 from bpcourse.grading.submissions import (
     Submission,
@@ -149,7 +149,7 @@ class ClassRun:
     set_aside: list[SetAside] = field(default_factory=list)  # files moved out of OUT/results/
     set_aside_folder: Path | None = None  # where they went
     left_in_place: list[str] = field(default_factory=list)  # stray files that could not be moved
-    unsound: list[str] = field(default_factory=list)  # results that went bad during the run
+    changed: list[str] = field(default_factory=list)  # notebooks (or results) that changed under the run
 
 
 def _progress(stream: TextIO) -> Callable[[int, int, float], None]:
@@ -257,7 +257,8 @@ def grade_class(
         if own_executor:
             pool.shutdown(wait=True, cancel_futures=True)
     results, unsound = _checked_results(out, submissions)
-    write_gradebook(out, results.values(), grading_record(seed, list(results.values())))
+    changed = changed_inputs(results) + unsound
+    write_gradebook(out, results.values(), grading_record(seed, list(results.values()), changed))
     return ClassRun(
         graded=len(todo) - len(grading_failed),
         skipped=len(submissions) - len(todo) - len(held),
@@ -266,5 +267,5 @@ def grade_class(
         set_aside=stored.set_aside,
         set_aside_folder=stored.folder,
         left_in_place=[message for s, message in stored.blocked if s is None],
-        unsound=unsound,
+        changed=changed,
     )
