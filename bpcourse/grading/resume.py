@@ -6,8 +6,8 @@ content (sha256) and the same seed as this run would grade. Anything else is
 moved to ``OUT/results-set-aside/<time>/`` with its reason in ``reasons.txt``
 (never deleted: an instructor may want to see what was there) and its
 submission is graded again: a result cut short by a crash, edited by hand,
-written by another version of the grader, left by a notebook that has changed
-since, or belonging to no submission of this run.
+written in another format, graded with another seed, left by a notebook that
+has changed since, or belonging to no submission of this run.
 
 After grading, ``changed_inputs`` hashes every notebook again: one whose bytes
 differ from what its result names (or that is gone) changed under the run, and
