@@ -15,7 +15,6 @@ package's source; or it is given as an argument.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -91,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     out = args.out if args.out is not None else folder.parent / "grades"
     from bpcourse.grading import command
+    from bpcourse.grading.gradebook import read_gradebook
     from bpcourse.grading.isolation import INSTALL_HINT
     from bpcourse.grading.server import can_isolate
     from bpcourse.grading.submissions import discover
@@ -123,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     gradebook = out / "gradebook.json"
     if gradebook.exists():
         print()
-        print(diagnoses(json.loads(gradebook.read_text(encoding="utf-8"))))
+        print(diagnoses(read_gradebook(gradebook)[1]))
     print()
     print(course_hint(root))
     return status

@@ -19,6 +19,7 @@ from test_grading import CORRECT, FULL_MARKS, LIMITS, NOTEBOOK, WRONG_MUL, with_
 
 from bpcourse.cli import main
 from bpcourse.grading.distributed import ClusterProblem, check_workers, dask_executor, grade_shipped, ship
+from bpcourse.grading.results import file_hash
 from bpcourse.grading.runner import grade_class, grade_submission
 from bpcourse.grading.submissions import Submission, discover
 
@@ -93,9 +94,11 @@ def test_a_class_graded_on_the_cluster_matches_the_local_run(cluster, tmp_path, 
     with distributed.Client(cluster, set_as_default=False) as client:
         executed = client.run(lambda dask_worker: dask_worker.state.executed_count)
     assert sum(executed.values()) >= 4
-    results = json.loads((tmp_path / "dask" / "gradebook.json").read_text())
+    results = json.loads((tmp_path / "dask" / "gradebook.json").read_text())["submissions"]
     assert {r["path"] for r in results} == {str(s.path) for s in discover([tmp_path / "class"])}
     dee = next(r for r in results if r["student"] == "dee")
+    # The hash a worker computed names the bytes of the submitted file.
+    assert {r["sha256"] for r in results} == {file_hash(s.path) for s in discover([tmp_path / "class"])}
     assert any("ZeroDivisionError" in p for p in dee["problems"])
 
     # A second run finds everything done, as a local rerun would.

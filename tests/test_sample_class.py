@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import importlib.util
-import json
 import shutil
 import subprocess
 import sys
@@ -21,6 +20,7 @@ import pytest
 from bpcourse import sample_class
 from bpcourse.cli import main
 from bpcourse.exercises import by_notebook
+from bpcourse.grading.gradebook import read_gradebook
 from bpcourse.grading.runner import grade_class
 from bpcourse.grading.sandbox import Limits
 from bpcourse.grading.submissions import discover
@@ -174,7 +174,8 @@ def test_grade_sample_prints_the_gradebook_diagnoses_and_the_way_into_the_course
     rows = list(csv.DictReader((tmp_path / "grades" / "gradebook.csv").open(encoding="utf-8")))
     assert len(rows) == sum(len(by_notebook(nb)) for nb in NOTEBOOKS)
     assert all(r["status"] == "passed" for r in rows)
-    results = json.loads((tmp_path / "grades" / "gradebook.json").read_text(encoding="utf-8"))
+    grader, results = read_gradebook(tmp_path / "grades" / "gradebook.json")
+    assert (grader["seed_policy"], grader["seed"]) == ("fixed seed", sample_class.SEED)
     assert sample_class.diagnoses(results).count("\n") == 1  # the heading alone: nothing was wrong
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from contextlib import nullcontext
@@ -19,9 +18,9 @@ from bpcourse.grading.gradescope import (
     write_results,
 )
 from bpcourse.grading.isolation import SandboxUnavailable
-from bpcourse.grading.runner import grade_class, result_path
+from bpcourse.grading.runner import ClassRun, grade_class
 from bpcourse.grading.sandbox import Limits
-from bpcourse.grading.submissions import discover
+from bpcourse.grading.submissions import Submission, discover
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,7 +44,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="submissions graded at once (default: the number of cores)",
     )
     parser.add_argument("--force", action="store_true", help="grade again what an earlier run finished")
-    parser.add_argument("--seed", type=int, default=None, help="seed the random inputs (reproducible runs)")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="draw every submission's random inputs from this seed (default: from each notebook's "
+        "content hash, so the same notebook always gets the same verdicts)",
+    )
     parser.add_argument(
         "--cell-timeout",
         type=float,
@@ -135,6 +140,65 @@ def _sandbox_summary(results: list[dict[str, Any]]) -> str:
     return text
 
 
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def _set_aside_report(run: ClassRun) -> list[str]:
+    """What was moved out of the results folder, and why (empty when nothing was)."""
+    regraded = [f"  {s.submission}: {s.reason}" for s in run.set_aside if s.submission is not None]
+    strays = [f"  {s.name}: {s.reason}" for s in run.set_aside if s.submission is None]
+    lines = []
+    if regraded:
+        what = _count(
+            len(regraded), "damaged, foreign or out-of-date result", "damaged, foreign or out-of-date results"
+        )
+        lines += [f"regraded {what}:", *regraded]
+    if strays:
+        what = _count(len(strays), "file that is", "files that are")
+        lines += [f"set aside {what} no result of this run's submissions:", *strays]
+    if run.set_aside_folder is not None:
+        lines.append(f"they are kept in {run.set_aside_folder}/ (reasons.txt says why)")
+    lines += [f"could not set aside {message}; it was left as it is" for message in run.left_in_place]
+    return lines
+
+
+def _changed_report(run: ClassRun) -> list[str]:
+    """The notebooks that changed under the run (empty when none did)."""
+    if not run.changed:
+        return []
+    return [
+        f"{_count(len(run.changed), 'submission', 'submissions')} changed while the class was graded; "
+        "the gradebook has what was graded, not what is there now (grade again):",
+        *(f"  {change}" for change in run.changed),
+    ]
+
+
+def _summary(run: ClassRun, out: Path) -> str:
+    return "\n".join(
+        [
+            _table(run.results),
+            "",
+            f"graded {run.graded}, already done {run.skipped}, could not grade {len(run.failed)}",
+            f"sandbox:   {_sandbox_summary(run.results)}",
+            f"gradebook: {out / 'gradebook.csv'} and {out / 'gradebook.json'}",
+            f"feedback:  {out / 'feedback'}/<student>.md",
+        ]
+    )
+
+
+def _write_gradescope(args: argparse.Namespace, run: ClassRun, submission: Submission) -> bool:
+    """results.json for the one submission; False (nothing written) when it has no sound result."""
+    result = next((r for r in run.results if (r["student"], r["notebook"]) ==
+                   (submission.student, submission.notebook)), None)  # fmt: skip
+    if result is None:
+        return False
+    write_results(args.gradescope, results_json(result, args.gradescope_visibility))
+    if not args.quiet:
+        print(f"gradescope: {args.gradescope}")
+    return True
+
+
 def run(args: argparse.Namespace) -> int:
     submissions = discover(args.paths)
     if args.gradescope is not None:
@@ -176,18 +240,16 @@ def run(args: argparse.Namespace) -> int:
         print(f"not grading: {exc}", file=sys.stderr)
         return 2
     if not args.quiet:
-        print(_table(run.results))
-        print()
-        print(f"graded {run.graded}, already done {run.skipped}, could not grade {len(run.failed)}")
-        print(f"sandbox:   {_sandbox_summary(run.results)}")
-        print(f"gradebook: {args.out / 'gradebook.csv'} and {args.out / 'gradebook.json'}")
-        print(f"feedback:  {args.out / 'feedback'}/<student>.md")
+        print(_summary(run, args.out))
+    # What could not be trusted or graded goes to stderr, with --quiet too.
+    for line in _set_aside_report(run) + _changed_report(run):
+        print(line, file=sys.stderr)
     for failure in run.failed:
         print(f"could not grade {failure}", file=sys.stderr)
-    if args.gradescope is not None and not run.failed:
-        path = result_path(args.out, submissions[0])
-        result = json.loads(path.read_text(encoding="utf-8"))
-        write_results(args.gradescope, results_json(result, args.gradescope_visibility))
-        if not args.quiet:
-            print(f"gradescope: {args.gradescope}")
-    return 0 if not run.failed else 1
+    if run.failed or run.changed:
+        # No results.json then: Gradescope reports a failed autograder rather than a doubtful score.
+        return 1
+    if args.gradescope is not None and not _write_gradescope(args, run, submissions[0]):
+        print(f"no result for {submissions[0].key} to write to {args.gradescope}", file=sys.stderr)
+        return 1
+    return 0

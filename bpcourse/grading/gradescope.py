@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bpcourse.grading.runner import write_atomically
+from bpcourse.grading.results import write_atomically
 
 # Gradescope's visibility settings, from most to least hidden.
 VISIBILITIES = ("hidden", "after_due_date", "after_published", "visible")

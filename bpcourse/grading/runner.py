@@ -2,22 +2,28 @@
 
 Each finished submission is written at once, atomically, to
 ``OUT/results/<student>/<notebook>.json``: a run that is interrupted (even by
-kill -9) loses nothing already finished, and a rerun skips what is there
-unless ``force`` is set. The gradebook (CSV and JSON) and the feedback files
-are then rebuilt from all result files, so they never hold a submission twice.
+kill -9) loses nothing already finished. A rerun uses a stored result again
+only when it is sound and names the notebook's current content (see
+``resume``), and grades everything else (all of it with ``force``). The
+gradebook (CSV and JSON) and the feedback files are then rebuilt from the
+checked results of this run's submissions, so they never hold a submission
+twice, nor one that is not part of the run.
+
+The random inputs of a submission come from ``--seed`` when one is given, and
+otherwise from the sha256 of the notebook's bytes: grading the same bytes
+twice gives the same verdicts, byte for byte.
 """
 
 from __future__ import annotations
 
-import csv
+import hashlib
 import json
 import os
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -25,11 +31,25 @@ import numpy as np
 
 from bpcourse.exercises import by_notebook
 from bpcourse.exercises.core import Verdict, judge
+from bpcourse.grading.gradebook import grading_record, write_gradebook
+from bpcourse.grading.results import (
+    RESULT_VERSION,
+    InvalidResult,
+    content_hash,
+    read_result,
+    result_path,
+    write_atomically,
+)
+from bpcourse.grading.resume import SetAside, changed_inputs, sweep
 from bpcourse.grading.sandbox import Limits, Sandbox
 from bpcourse.grading.server import shared_server
-from bpcourse.grading.submissions import Submission, UnreadableNotebook, cells_to_run, read_notebook
-
-RESULT_VERSION = 1
+from bpcourse.grading.submissions import (
+    Submission,
+    UnreadableNotebook,
+    cells_to_run,
+    parse_notebook,
+    read_bytes,
+)
 
 
 def _verdict_for_all(exercises: Sequence[Any], status: str, message: str) -> list[dict[str, Any]]:
@@ -64,6 +84,9 @@ def grade_submission(
         "student": submission.student,
         "notebook": submission.notebook,
         "path": str(submission.path),
+        "sha256": None,  # of the bytes graded, once read
+        "seed": seed,
+        "sandbox": "not run",  # until a sandbox is started: the mode it ran in
         "problems": [],
         "exercises": [],
     }
@@ -72,12 +95,14 @@ def grade_submission(
             "could not tell which course notebook this is (file name or for_notebook call)"
         )
     try:
-        notebook = read_notebook(submission.path)
+        content = read_bytes(submission.path)  # read once: the hash names exactly what is graded
+        result["sha256"] = content_hash(content)
+        notebook = parse_notebook(content)
     except UnreadableNotebook as exc:
         result["problems"].append(str(exc))
         result["exercises"] = _verdict_for_all(exercises, "unreadable", str(exc))
         return _totals(result, started)
-    rng = np.random.default_rng(seed)
+    inputs_for = input_generators(seed, result["sha256"])
     with Sandbox(cells_to_run(notebook, run_all_cells), limits, shared_server(no_sandbox)) as sandbox:
         result["sandbox"] = sandbox.mode
         report = sandbox.start()
@@ -87,7 +112,7 @@ def grade_submission(
             def call(inputs: dict[str, Any], name: str = exercise.name) -> Any:
                 return sandbox.call(name, list(inputs.values()))
 
-            verdict: Verdict = judge(exercise, call, rng)
+            verdict: Verdict = judge(exercise, call, inputs_for(exercise.name))
             result["exercises"].append(verdict.to_dict())
     return _totals(result, started)
 
@@ -99,102 +124,25 @@ def _totals(result: dict[str, Any], started: float) -> dict[str, Any]:
     return result
 
 
-# -- on disk ------------------------------------------------------------------------------------
-def result_path(out: Path, submission: Submission) -> Path:
-    return (
-        out
-        / "results"
-        / _safe(submission.student)
-        / f"{_safe(submission.notebook or submission.path.stem)}.json"
-    )
+def input_generators(seed: int | None, sha256: str) -> Callable[[str], np.random.Generator]:
+    """The random generator that draws each exercise's inputs, by exercise name.
 
+    With a seed, one generator seeded with it serves every exercise in turn (as
+    ``--seed`` always did). Without one, each exercise gets a generator seeded
+    by the notebook's content hash and its own name, so the verdicts depend on
+    the submission alone: the same bytes get the same inputs on every run and
+    every machine, and an exercise's inputs do not shift when another exercise
+    draws more or fewer of them.
+    """
+    if seed is not None:
+        shared = np.random.default_rng(seed)
+        return lambda name: shared
 
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "_"
+    def for_exercise(name: str) -> np.random.Generator:
+        digest = hashlib.sha256(bytes.fromhex(sha256) + b"\0" + name.encode("utf-8")).digest()
+        return np.random.default_rng(int.from_bytes(digest[:8], "big"))
 
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that a reader sees the old file or the whole new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # The temporary name does not end in .json, so readers of results never see a partial file.
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".part")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def load_results(out: Path) -> list[dict[str, Any]]:
-    """Every finished submission's result under ``out`` (ignoring partial temporary files)."""
-    results = []
-    for file in sorted((out / "results").glob("*/*.json")):
-        try:
-            results.append(json.loads(file.read_text(encoding="utf-8")))
-        except (OSError, json.JSONDecodeError):
-            continue
-    return results
-
-
-def write_gradebook(out: Path, results: Iterable[dict[str, Any]]) -> None:
-    """gradebook.csv (one row per exercise), gradebook.json and one feedback file per student."""
-    results = sorted(results, key=lambda r: (r["student"], r["notebook"], r["path"]))
-    rows = []
-    for r in results:
-        for e in r["exercises"]:
-            diagnosis = "; ".join(f"{ln['what']}: {ln['message']}" for ln in e["lines"] if not ln["ok"])
-            rows.append(
-                [
-                    r["student"],
-                    r["notebook"],
-                    e["exercise"],
-                    e["score"],
-                    e["max_score"],
-                    e["status"],
-                    diagnosis,
-                ]
-            )
-        if not r["exercises"]:
-            rows.append([r["student"], r["notebook"] or Path(r["path"]).stem, "", 0.0, 0.0, "ungraded",
-                         "; ".join(r["problems"])])  # fmt: skip
-    buffer_path = out / "gradebook.csv"
-    with tempfile.NamedTemporaryFile(
-        "w", newline="", encoding="utf-8", dir=out, delete=False, suffix=".csv"
-    ) as f:
-        writer = csv.writer(f)
-        writer.writerow(["student", "notebook", "exercise", "score", "max_score", "status", "diagnosis"])
-        writer.writerows(rows)
-    os.replace(f.name, buffer_path)
-    write_atomically(out / "gradebook.json", json.dumps(results, indent=1))
-    by_student: dict[str, list[dict[str, Any]]] = {}
-    for r in results:
-        by_student.setdefault(r["student"], []).append(r)
-    for student, theirs in by_student.items():
-        write_atomically(out / "feedback" / f"{_safe(student)}.md", feedback_text(student, theirs))
-
-
-def feedback_text(student: str, results: Sequence[dict[str, Any]]) -> str:
-    """A learner's feedback: their scores and, for each miss, what is wrong in words."""
-    lines = [f"# Feedback for {student}", ""]
-    for r in results:
-        lines.append(
-            f"## {r['notebook'] or Path(r['path']).name}: {r['score']:g} / {r['max_score']:g} points"
-        )
-        lines.append("")
-        for problem in r["problems"]:
-            lines.append(f"- note: {problem}")
-        for e in r["exercises"]:
-            mark = "✓" if e["status"] == "passed" else "✗"
-            lines.append(f"- {mark} `{e['exercise']}`: {e['status']} ({e['score']:g}/{e['max_score']:g})")
-            for ln in e["lines"]:
-                if not ln["ok"]:
-                    lines.append(f"  - {ln['what']}: {ln['message']}")
-        lines.append("")
-    return "\n".join(lines)
+    return for_exercise
 
 
 # -- the class run ----------------------------------------------------------------------------------
@@ -202,8 +150,12 @@ def feedback_text(student: str, results: Sequence[dict[str, Any]]) -> str:
 class ClassRun:
     graded: int  # submissions graded in this run
     skipped: int  # already finished earlier (resumed)
-    failed: list[str]  # submissions that could not be graded at all (grader faults)
-    results: list[dict[str, Any]]
+    failed: list[str]  # submissions that could not be graded at all (grader faults), and why
+    results: list[dict[str, Any]]  # the checked results of this run's submissions
+    set_aside: list[SetAside] = field(default_factory=list)  # files moved out of OUT/results/
+    set_aside_folder: Path | None = None  # where they went
+    left_in_place: list[str] = field(default_factory=list)  # stray files that could not be moved
+    changed: list[str] = field(default_factory=list)  # notebooks (or results) that changed under the run
 
 
 def _progress(stream: TextIO) -> Callable[[int, int, float], None]:
@@ -233,6 +185,67 @@ def class_folders(submissions: Sequence[Submission]) -> list[Path]:
     return sorted(folders)
 
 
+def _one_per_result_file(out: Path, submissions: Sequence[Submission]) -> tuple[list[Submission], list[str]]:
+    """The submissions that each have a result file of their own, and why the others are not graded.
+
+    Two notebooks of the same student and course notebook (found under two
+    folders) would share one result file, and the second would replace the first.
+    """
+    owners: dict[Path, Submission] = {}
+    refused = []
+    for s in submissions:
+        first = owners.setdefault(result_path(out, s), s)
+        if first is not s:
+            refused.append(f"{s.key} ({s.path}): same student and notebook as {first.path}; grade it apart")
+    return list(owners.values()), refused
+
+
+def _grade_all(
+    todo: Sequence[Submission],
+    out: Path,
+    pool: Executor,
+    options: tuple[Any, ...],
+    show: Callable[[int, int, float], None] | None,
+) -> list[str]:
+    """Grade ``todo`` on ``pool``, writing each result as it finishes; the submissions that failed."""
+    failed: list[str] = []
+    started = time.monotonic()
+    futures = {pool.submit(grade_submission, s, *options): s for s in todo}
+    for done, future in enumerate(as_completed(futures), start=1):
+        submission = futures[future]
+        try:
+            result = future.result()
+        except Exception as exc:  # a fault of the grader itself: reported, never fatal to the class
+            failed.append(f"{submission.key}: {type(exc).__name__}: {exc}")
+        else:
+            write_atomically(result_path(out, submission), json.dumps(result, indent=1))
+        if show is not None:
+            show(done, len(todo), started)
+    return failed
+
+
+def _checked_results(
+    out: Path, submissions: Sequence[Submission]
+) -> tuple[dict[Submission, dict[str, Any]], list[str]]:
+    """The stored result of each submission that has a sound one, and what is wrong with the others."""
+    results: dict[Submission, dict[str, Any]] = {}
+    problems = []
+    for s in submissions:
+        path = result_path(out, s)
+        if not path.exists():
+            continue
+        try:
+            results[s] = read_result(path, s)
+        except InvalidResult as exc:
+            problems.append(f"{s.key}: its result {path} was left out of the gradebook: {exc}")
+    return results, problems
+
+
+def load_results(out: Path, submissions: Sequence[Submission]) -> list[dict[str, Any]]:
+    """The sound stored results of ``submissions`` under ``out``: nothing else goes into a gradebook."""
+    return list(_checked_results(out, submissions)[0].values())
+
+
 def grade_class(
     submissions: Sequence[Submission],
     out: Path,
@@ -245,7 +258,7 @@ def grade_class(
     run_all_cells: bool = False,
     no_sandbox: bool = False,
 ) -> ClassRun:
-    """Grade every submission not finished yet, in parallel, then write the gradebook.
+    """Grade every submission without a usable result (every one with ``force``), then write the gradebook.
 
     Learners' code runs isolated (``bpcourse.grading.isolation``); without a way
     to isolate it, SandboxUnavailable is raised before anything is graded,
@@ -254,28 +267,33 @@ def grade_class(
     out.mkdir(parents=True, exist_ok=True)
     if executor is None:  # graded here: start the sandbox now, hiding the class and the results
         shared_server(no_sandbox, hide=[out.resolve(), *class_folders(submissions)])
-    todo = [s for s in submissions if force or not result_path(out, s).exists()]
-    skipped = len(submissions) - len(todo)
-    failed: list[str] = []
-    show = _progress(progress) if progress is not None else None
-    started = time.monotonic()
+    submissions, failed = _one_per_result_file(out, submissions)
+    stored = sweep(out, submissions, seed)
+    held = {s for s, _ in stored.blocked if s is not None}
+    failed += [
+        f"{s.key}: its stored result could not be set aside, so it was left as it is: {message}"
+        for s, message in stored.blocked
+        if s is not None
+    ]
+    todo = [s for s in submissions if s not in held and (force or s not in stored.reusable)]
     own_executor = executor is None
     pool = executor or ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1)
     try:
-        futures = {pool.submit(grade_submission, s, limits, seed, run_all_cells, no_sandbox): s for s in todo}
-        for done, future in enumerate(as_completed(futures), start=1):
-            submission = futures[future]
-            try:
-                result = future.result()
-            except Exception as exc:  # a fault of the grader itself: reported, never fatal to the class
-                failed.append(f"{submission.key}: {type(exc).__name__}: {exc}")
-            else:
-                write_atomically(result_path(out, submission), json.dumps(result, indent=1))
-            if show is not None:
-                show(done, len(todo), started)
+        show = _progress(progress) if progress is not None else None
+        grading_failed = _grade_all(todo, out, pool, (limits, seed, run_all_cells, no_sandbox), show)
     finally:
         if own_executor:
             pool.shutdown(wait=True, cancel_futures=True)
-    results = load_results(out)
-    write_gradebook(out, results)
-    return ClassRun(graded=len(todo) - len(failed), skipped=skipped, failed=failed, results=results)
+    results, unsound = _checked_results(out, submissions)
+    changed = changed_inputs(results) + unsound
+    write_gradebook(out, results.values(), grading_record(seed, list(results.values()), changed))
+    return ClassRun(
+        graded=len(todo) - len(grading_failed),
+        skipped=len(submissions) - len(todo) - len(held),
+        failed=failed + grading_failed,
+        results=list(results.values()),
+        set_aside=stored.set_aside,
+        set_aside_folder=stored.folder,
+        left_in_place=[message for s, message in stored.blocked if s is None],
+        changed=changed,
+    )

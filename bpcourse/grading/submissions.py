@@ -49,15 +49,28 @@ def _text(source: Any) -> str:
     return source if isinstance(source, str) else ""
 
 
+def read_bytes(path: Path) -> bytes:
+    """The bytes of the file at ``path``; UnreadableNotebook when it cannot be read."""
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise UnreadableNotebook(f"not a readable notebook ({type(exc).__name__}: {exc})") from None
+
+
 def read_notebook(path: Path) -> Notebook:
-    """The cells of the notebook at ``path``, from nbformat 4 or the older format 3.
+    """The cells of the notebook at ``path`` (see ``parse_notebook``)."""
+    return parse_notebook(read_bytes(path))
+
+
+def parse_notebook(content: bytes) -> Notebook:
+    """The cells of a notebook given as the bytes of its file, from nbformat 4 or the older format 3.
 
     Read as plain JSON on purpose: grading needs three fields of each cell, and
     importing nbformat's schema validation costs more than a second per process.
     """
     try:
-        raw = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raw = json.loads(content.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise UnreadableNotebook(f"not a readable notebook ({type(exc).__name__}: {exc})") from None
     if not isinstance(raw, dict):
         raise UnreadableNotebook("not a readable notebook (the file holds no JSON object)")

@@ -1,0 +1,110 @@
+"""The gradebook of a class run: gradebook.csv, gradebook.json and one feedback file per student.
+
+``gradebook.json`` is ``{"grader": {...}, "submissions": [result, ...]}``: how
+the class was graded (the grader's version, the result format, the seed
+policy, the sandboxes used, the notebooks that changed under the run), then
+every submission's result as ``grade_submission`` made it. Until result
+version 2 the file was the bare list of results; ``read_gradebook`` reads both.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from bpcourse.grading.results import RESULT_VERSION, grader_version, safe_name, write_atomically
+
+CONTENT_HASH_INPUTS = (
+    "each exercise's inputs are drawn from a generator seeded by the sha256 of the submission's "
+    "bytes and the exercise's name: the same notebook always gets the same inputs and verdicts"
+)
+
+
+def grading_record(
+    seed: int | None, results: Sequence[dict[str, Any]], changed: Sequence[str]
+) -> dict[str, Any]:
+    """The "grader" part of gradebook.json: how this class was graded."""
+    return {
+        "program": "bpcourse",
+        "version": grader_version(),
+        "result_version": RESULT_VERSION,
+        "seed_policy": "content hash" if seed is None else "fixed seed",
+        "seed": seed,
+        "inputs": CONTENT_HASH_INPUTS if seed is None else f"every submission's inputs come from seed {seed}",
+        "sandboxes": dict(sorted(Counter(r["sandbox"] for r in results).items())),
+        "changed_during_run": list(changed),
+    }
+
+
+def read_gradebook(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(how the class was graded, the results) from a gradebook.json, old or new.
+
+    A gradebook written before result version 2 is a bare list of results:
+    it comes back with an empty "grader" record.
+    """
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    if isinstance(data, list):
+        return {}, data
+    if isinstance(data, dict) and isinstance(data.get("submissions"), list):
+        return dict(data.get("grader") or {}), data["submissions"]
+    raise ValueError(f"{path} is not a gradebook (neither a list of results nor grader and submissions)")
+
+
+def _csv_rows(results: Sequence[dict[str, Any]]) -> list[list[Any]]:
+    rows = []
+    for r in results:
+        for e in r["exercises"]:
+            diagnosis = "; ".join(f"{ln['what']}: {ln['message']}" for ln in e["lines"] if not ln["ok"])
+            rows.append([r["student"], r["notebook"], e["exercise"], e["score"], e["max_score"], e["status"],
+                         diagnosis])  # fmt: skip
+        if not r["exercises"]:
+            rows.append([r["student"], r["notebook"] or Path(r["path"]).stem, "", 0.0, 0.0, "ungraded",
+                         "; ".join(r["problems"])])  # fmt: skip
+    return rows
+
+
+def write_gradebook(
+    out: Path, results: Iterable[dict[str, Any]], grader: dict[str, Any] | None = None
+) -> None:
+    """gradebook.csv (one row per exercise), gradebook.json and one feedback file per student."""
+    results = sorted(results, key=lambda r: (r["student"], r["notebook"], r["path"]))
+    with tempfile.NamedTemporaryFile(
+        "w", newline="", encoding="utf-8", dir=out, delete=False, suffix=".csv"
+    ) as f:
+        writer = csv.writer(f)
+        writer.writerow(["student", "notebook", "exercise", "score", "max_score", "status", "diagnosis"])
+        writer.writerows(_csv_rows(results))
+    os.replace(f.name, out / "gradebook.csv")
+    gradebook = {"grader": grader if grader is not None else {}, "submissions": results}
+    write_atomically(out / "gradebook.json", json.dumps(gradebook, indent=1))
+    by_student: dict[str, list[dict[str, Any]]] = {}
+    for r in results:
+        by_student.setdefault(r["student"], []).append(r)
+    for student, theirs in by_student.items():
+        write_atomically(out / "feedback" / f"{safe_name(student)}.md", feedback_text(student, theirs))
+
+
+def feedback_text(student: str, results: Sequence[dict[str, Any]]) -> str:
+    """A learner's feedback: their scores and, for each miss, what is wrong in words."""
+    lines = [f"# Feedback for {student}", ""]
+    for r in results:
+        lines.append(
+            f"## {r['notebook'] or Path(r['path']).name}: {r['score']:g} / {r['max_score']:g} points"
+        )
+        lines.append("")
+        for problem in r["problems"]:
+            lines.append(f"- note: {problem}")
+        for e in r["exercises"]:
+            mark = "✓" if e["status"] == "passed" else "✗"
+            lines.append(f"- {mark} `{e['exercise']}`: {e['status']} ({e['score']:g}/{e['max_score']:g})")
+            for ln in e["lines"]:
+                if not ln["ok"]:
+                    lines.append(f"  - {ln['what']}: {ln['message']}")
+        lines.append("")
+    return "\n".join(lines)
