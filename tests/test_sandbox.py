@@ -521,3 +521,40 @@ for _ in range(30):
     assert done.returncode == 0, done.stderr
     earned = {r["student"]: r["score"] for r in gradebook_rows(scratch) if r["exercise"] == "mul_backward"}
     assert earned == {"z-leaves-a-note": "0.0", "z-looks-for-the-note": "0.0"}
+
+
+@needs_bubblewrap
+def test_a_worker_sees_only_python_its_packages_and_the_engine(scratch):
+    """What the sandbox shows, reported by a learner's function in what it raises."""
+    package = Path(bpcourse.__file__).resolve().parent
+    candidates = {
+        "the exercise registry": package / "exercises",
+        "the self-checks": package / "check.py",
+        "the grader's runner": package / "grading" / "runner.py",
+        "the grader's sandbox": package / "grading" / "sandbox.py",
+        "the instructor notebooks": package.parent / "solutions",
+        "the class": scratch / "submitted",
+        "the results": scratch / "out",
+        "a home folder": Path("/home") / "someone",
+        "the grader's home": Path(os.path.expanduser("~")) / ".bashrc",
+        "the engine": package / "tensor.py",
+        "numpy": Path(sysconfig.get_paths()["purelib"]) / "numpy",
+    }
+    made_home = not (Path("/home") / "someone").exists()
+    (Path("/home") / "someone").mkdir(parents=True, exist_ok=True)
+    places = {name: str(path) for name, path in candidates.items()}
+    probe = (
+        "def exp_backward(upstream, out):\n    import os\n"
+        f"    seen = sorted(name for name, path in {places!r}.items() if os.path.exists(path))\n"
+        "    raise ValueError('SEEN=' + ';'.join(seen))\n"
+    )
+    path = scratch / "submitted" / "ann" / NOTEBOOK / f"{NOTEBOOK}.ipynb"
+    path.parent.mkdir(parents=True)
+    path.write_text(_notebook([HONEST["add_backward"], probe]), encoding="utf-8")
+    done = run_grade(scratch, None)
+    assert done.returncode == 0, done.stderr
+    row = next(r for r in gradebook_rows(scratch) if r["exercise"] == "exp_backward")
+    if made_home:
+        (Path("/home") / "someone").rmdir()
+    seen = row["diagnosis"].split("SEEN=")[1].split(" (at line")[0].split(";")
+    assert seen == ["numpy", "the engine"]
