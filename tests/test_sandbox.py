@@ -541,7 +541,10 @@ def test_a_worker_sees_only_python_its_packages_and_the_engine(scratch):
         "numpy": Path(sysconfig.get_paths()["purelib"]) / "numpy",
     }
     made_home = not (Path("/home") / "someone").exists()
-    (Path("/home") / "someone").mkdir(parents=True, exist_ok=True)
+    try:
+        (Path("/home") / "someone").mkdir(parents=True, exist_ok=True)
+    except PermissionError:  # not root: the grader's own home folder stands for everyone's
+        made_home = False
     places = {name: str(path) for name, path in candidates.items()}
     probe = (
         "def exp_backward(upstream, out):\n    import os\n"
