@@ -48,6 +48,7 @@ import sys
 import textwrap
 import types
 import weakref
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -634,39 +635,62 @@ def refused_uses(
 # -- reading a live function --------------------------------------------------------------------
 _ATTRIBUTE_LOADS = ("LOAD_ATTR", "LOAD_METHOD")
 _GLOBAL_LOADS = ("LOAD_GLOBAL", "LOAD_NAME")
+_LOCAL_LOADS = ("LOAD_FAST", "LOAD_DEREF", "LOAD_CLASSDEREF", "LOAD_NAME")
+_STORES = ("STORE_FAST", "STORE_NAME", "STORE_GLOBAL", "STORE_DEREF")
 
 
-def _bytecode_uses(code: types.CodeType) -> Iterator[tuple[str | None, str]]:
+def _bytecode_uses(
+    code: types.CodeType, outer: Mapping[str, str] | None = None
+) -> Iterator[tuple[str | None, str]]:
     """What ``code`` (and the code nested in it) reaches, read from its instructions.
 
     ``(name, "a.b")`` for a global ``name`` and the attributes loaded from it
-    straight after (``name.a.b``; ``""`` for none); ``(None, "m.x")`` for an
-    import (``import m``, ``from m import x``). Exact where source is not: it
-    needs no source, and locals are never taken for globals.
+    straight after (``name.a.b``; ``""`` for none); ``(None, "m.x.a")`` for an
+    import (``import m``, ``from m import x``) and for the attributes loaded
+    from the name it was stored under. Exact where source is not: it needs no
+    source, and locals are never taken for globals. Nested code (a lambda, a
+    comprehension) is read where it is made, knowing the imports around it.
     """
     instructions = [i for i in dis.get_instructions(code) if i.opname not in ("CACHE", "EXTENDED_ARG")]
+    imported: dict[str, str] = dict(outer or {})  # local name -> the dotted name an import stored there
+
+    def attributes(start: int) -> str:
+        attrs = []
+        for following in instructions[start:]:
+            if following.opname not in _ATTRIBUTE_LOADS:
+                break
+            attrs.append(following.argval)
+        return ".".join(attrs)
+
     for index, instruction in enumerate(instructions):
-        if instruction.opname in _GLOBAL_LOADS:
-            attrs = []
-            for following in instructions[index + 1 :]:
-                if following.opname not in _ATTRIBUTE_LOADS:
-                    break
-                attrs.append(following.argval)
-            yield instruction.argval, ".".join(attrs)
+        if isinstance(instruction.argval, types.CodeType):
+            yield from _bytecode_uses(instruction.argval, imported)
+        elif instruction.opname in _LOCAL_LOADS and instruction.argval in imported:
+            attrs = attributes(index + 1)
+            yield None, f"{imported[instruction.argval]}.{attrs}" if attrs else imported[instruction.argval]
+        elif instruction.opname in _GLOBAL_LOADS:
+            yield instruction.argval, attributes(index + 1)
         elif instruction.opname == "IMPORT_NAME":
-            yield None, instruction.argval
-            # ``from m import x`` has a tuple of names before IMPORT_NAME; ``import m.x as y`` has None,
-            # and its IMPORT_FROM only walks down to the submodule already named.
+            module = instruction.argval
+            yield None, module
+            # ``from m import x`` has a tuple of names before IMPORT_NAME. ``import m.x as y`` has
+            # None, and its IMPORT_FROM only walks down to the submodule already named.
             fromlist = instructions[index - 1].argval if index else None
-            if isinstance(fromlist, tuple):
-                for following in instructions[index + 1 :]:
-                    if following.opname == "IMPORT_FROM":
-                        yield None, f"{instruction.argval}.{following.argval}"
-                    elif following.opname not in ("STORE_FAST", "STORE_NAME", "STORE_GLOBAL", "STORE_DEREF"):
+            walked = False
+            for following in instructions[index + 1 :]:
+                if following.opname == "IMPORT_FROM":
+                    if isinstance(fromlist, tuple):
+                        target = f"{module}.{following.argval}"
+                        yield None, target
+                    walked = True
+                elif following.opname in _STORES:
+                    if isinstance(fromlist, tuple):
+                        imported[following.argval] = target
+                    else:
+                        imported[following.argval] = module if walked else module.split(".")[0]
                         break
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            yield from _bytecode_uses(const)
+                else:
+                    break
 
 
 def _source(function: types.FunctionType) -> str | None:
@@ -696,10 +720,10 @@ def refused_by(function: Callable[..., Any], refused: Sequence[str]) -> list[str
     refusals = _Refusals(refused)
     found: list[str] = []
     home = namespace_of(function)
-    pending: list[Any] = [function]
+    pending: deque[Any] = deque([function])  # first in, first out: names come in the order of the code
     seen: set[int] = set()
     while pending:
-        value = _real(pending.pop())
+        value = _real(pending.popleft())
         if id(value) in seen:
             continue
         seen.add(id(value))
