@@ -23,7 +23,7 @@ write the order yourself``:
   a module stand-in answers the engine's own code as the real module would.
   Everything is put back on the way out.
 
-``call_refusing`` is both around one call, for a process that runs the
+``call_refusing`` does both around one call, for a process that runs the
 learner's code (the class grader's worker).
 
 This module imports only the standard library: it runs inside the grading
@@ -31,8 +31,9 @@ sandbox, where the exercise registry and the grader cannot be imported.
 
 It raises the bar; it is not a sandbox. Python can always reach an object by
 introspection (``__globals__`` of an input's methods, ``__closure__``,
-``gc``, frames), a copy of the engine's source, or a reference hidden inside a
-container; those are left to the course's rules on plagiarism.
+``gc``, frames), a copy of the engine's source, or a reference hidden deeper
+than one level inside a container; those are left to the course's rules on
+plagiarism.
 """
 
 from __future__ import annotations
@@ -561,15 +562,20 @@ class _Uses(ast.NodeVisitor):
 
 
 def _parse(source: str) -> ast.Module | None:
-    """The module ``source`` parses to; lines of IPython magics (``%time``, ``!ls``) are left out."""
+    """The module ``source`` parses to, IPython's syntax (``%time``, ``!ls``, ``x?``) made Python first."""
     source = textwrap.dedent(source)
     try:
         return ast.parse(source)
     except SyntaxError:
         pass
-    lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]
+    try:  # imported here: the grading sandbox never reads source, and IPython is slow to import
+        from IPython.core.inputtransformer2 import TransformerManager
+
+        source = TransformerManager().transform_cell(source)
+    except ImportError:
+        source = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
     try:
-        return ast.parse("\n".join(lines))
+        return ast.parse(source)
     except SyntaxError:
         return None
 
@@ -589,8 +595,10 @@ def _uses_in(
     if function is None:
         regions: list[ast.AST] = list(tree.body)
     else:
-        defined = [n for n in tree.body if isinstance(n, _SCOPES[:2]) and n.name == function]
-        regions = defined[-1:]  # the last definition is the one a run of the cell leaves bound
+        # The last top-level statement that binds the name is what a run of the cell leaves bound:
+        # a def, an assignment (``softmax = bp.softmax``), or an import.
+        defined = [n for n in tree.body if function in _bindings([n], {})]
+        regions = defined[-1:]
     seen: set[int] = set()
     while regions:
         region = regions.pop()
@@ -618,9 +626,10 @@ def refused_uses(
     ``bpcourse.tensor.softmax``). A refused module covers everything in it, and
     is reported with the name reached in it (``bpcourse.tensor.Tensor``).
 
-    ``function``: read only the definition of that function (the last one) and
-    the source's own functions it calls, with the source's top-level imports
-    as aliases; an import counts as a use only inside what is read. Without
+    ``function``: read only the definition of that function (the last
+    top-level statement binding it: a def, an assignment, an import) and the
+    source's own functions it calls, with the source's top-level imports as
+    aliases; an import counts as a use only inside what is read. Without
     it, the whole source is read. ``namespace``: the globals the code runs
     with, to resolve names the source does not bind (``bp`` imported in
     another cell). Source that does not parse gives an empty list.

@@ -595,7 +595,19 @@ def test_refused_uses_reads_only_the_named_function_and_its_helpers():
     assert refused_uses(source, NOT_YOURS, function="softmax_ce") == []
     assert refused_uses(source, NOT_YOURS, function="softmax_jacobian") == ["bpcourse.tensor.Tensor"]
     assert refused_uses(source, NOT_YOURS, function="missing") == []
+    # A function bound without a def: by an assignment, or by an import.
+    bound = (
+        "import bpcourse as bp\nsoftmax = lambda z: bp.softmax(z)\n"
+        "from bpcourse.graph import topological_order\n"
+    )
+    assert refused_uses(bound, NOT_YOURS, function="softmax") == ["bpcourse.tensor.softmax"]
+    order = refused_uses(bound, NOT_YOURS, function="topological_order")
+    assert order == ["bpcourse.graph.topological_order"]
     assert refused_uses("def f(:\n", NOT_YOURS) == []
+    magics = (
+        "%matplotlib inline\nimport bpcourse as bp\nbp.softmax?\ndef softmax(z):\n    return bp.softmax(z)\n"
+    )
+    assert refused_uses(magics, NOT_YOURS, function="softmax") == ["bpcourse.tensor.softmax"]
 
 
 # -- the line, here and in the class grader ---------------------------------------------------------
