@@ -685,7 +685,7 @@ def _bytecode_uses(
             # ``from m import x`` has a tuple of names before IMPORT_NAME. ``import m.x as y`` has
             # None, and its IMPORT_FROM only walks down to the submodule already named.
             fromlist = instructions[index - 1].argval if index else None
-            walked = False
+            walked, target = False, module
             for following in instructions[index + 1 :]:
                 if following.opname == "IMPORT_FROM":
                     if isinstance(fromlist, tuple):
@@ -936,6 +936,9 @@ class _RefusedObject(_StandIn):
     def __len__(self) -> int:
         return len(_unless_refused(self))
 
+    def __bool__(self) -> bool:  # without it, truth would be asked of __len__
+        return bool(_unless_refused(self))
+
     def __contains__(self, item: Any) -> bool:
         return item in _unless_refused(self)
 
@@ -1052,6 +1055,10 @@ def refusing(namespace: dict[str, Any], refused: Sequence[str], instead: str = "
     guard replaced is put back (unless the learner's code rebound it
     meanwhile), and the finder is removed. A namespace that is a course
     module's own is left alone: only the import system is guarded then.
+
+    It changes state the whole process shares (``sys.modules``,
+    ``sys.meta_path``): one guarded call at a time, as a notebook and the
+    grader's worker make them.
     """
     if not refused:
         yield
