@@ -51,7 +51,7 @@ import types
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
@@ -67,6 +67,11 @@ __all__ = [
 ]
 
 PACKAGE = "bpcourse"
+# Taken once, when this module is imported (before a learner's code runs in the grader's worker):
+# rebinding sys.modules or sys._getframe later would not fool the guard. The import system keeps
+# using this same dictionary whatever sys.modules is rebound to.
+_MODULES = sys.modules
+_getframe = sys._getframe
 # The guard's own machinery: a learner's code has no business with it while it is on.
 _ITSELF = (__name__,)
 # Values that are only data: nothing to refuse, and compared by identity they could match by accident.
@@ -128,7 +133,7 @@ def _module_of_namespace(namespace: Mapping[str, Any]) -> str | None:
     name = namespace.get("__name__")
     if not isinstance(name, str):
         return None
-    module = _real(sys.modules.get(name))
+    module = _real(_MODULES.get(name))
     if isinstance(module, types.ModuleType) and vars(module) is namespace:
         return name
     return None
@@ -138,7 +143,7 @@ def _lookup(dotted: str) -> Any:
     """The loaded object ``dotted`` names (a module, or attributes from one), or None."""
     parts = dotted.split(".")
     for i in range(len(parts), 0, -1):
-        module = _real(sys.modules.get(".".join(parts[:i])))
+        module = _real(_MODULES.get(".".join(parts[:i])))
         if not isinstance(module, types.ModuleType):
             continue
         value: Any = module
@@ -153,7 +158,7 @@ def _lookup(dotted: str) -> Any:
 
 def _is_module_name(name: str) -> bool:
     """True when ``name`` is a module, loaded or not (the module itself is not imported)."""
-    if name in sys.modules:
+    if name in _MODULES:
         return True
     try:
         return importlib.util.find_spec(name) is not None
@@ -178,7 +183,7 @@ class _Refusals:
         for name in refused:
             if not _is_module_name(name):
                 parent = name.rpartition(".")[0]
-                if _in_package(parent) and parent not in sys.modules and _is_module_name(parent):
+                if _in_package(parent) and parent not in _MODULES and _is_module_name(parent):
                     # The module of a refused object is loaded so that the object can be told by identity.
                     importlib.import_module(parent)
                 target = _lookup(name)
@@ -186,7 +191,7 @@ class _Refusals:
                     self._refuse(target, name)
                     continue
             self.modules.append(name)
-        for module_name, module in list(sys.modules.items()):
+        for module_name, module in list(_MODULES.items()):
             module = _real(module) if self.covers(module_name) else None
             if isinstance(module, types.ModuleType):
                 for attr, value in list(vars(module).items()):
@@ -305,12 +310,12 @@ class _Refusals:
         value: Any = None
         for i in range(len(parts), 0, -1):
             prefix = ".".join(parts[:i])
-            if _in_package(prefix) and prefix not in sys.modules and _is_module_name(prefix):
+            if _in_package(prefix) and prefix not in _MODULES and _is_module_name(prefix):
                 try:
                     importlib.import_module(prefix)
                 except Exception:  # a module that cannot be imported here names nothing
                     continue
-            value = _real(sys.modules.get(prefix))
+            value = _real(_MODULES.get(prefix))
             if isinstance(value, types.ModuleType):
                 parts = parts[i:]
                 break
@@ -636,7 +641,7 @@ def refused_uses(
     """
     if not refused:
         return []
-    if PACKAGE not in sys.modules:
+    if PACKAGE not in _MODULES:
         importlib.import_module(PACKAGE)  # its re-exports are resolved by identity
     return _most_precise(_uses_in(source, _Refusals(refused), function, namespace))
 
@@ -724,7 +729,7 @@ def refused_by(function: Callable[..., Any], refused: Sequence[str]) -> list[str
     """
     if not refused:
         return []
-    if PACKAGE not in sys.modules:
+    if PACKAGE not in _MODULES:
         importlib.import_module(PACKAGE)
     refusals = _Refusals(refused)
     found: list[str] = []
@@ -742,8 +747,6 @@ def refused_by(function: Callable[..., Any], refused: Sequence[str]) -> list[str
             continue
         if isinstance(value, functools.partial):
             pending.extend((value.func, *value.args, *value.keywords.values()))
-        elif isinstance(value, types.MethodType | staticmethod | classmethod):
-            pending.append(value.__func__)
         elif isinstance(value, type):
             pending.extend(v for v in vars(value).values() if getattr(v, "__globals__", None) is home)
         elif isinstance(value, types.FunctionType) and value.__globals__ is home:
@@ -765,6 +768,8 @@ def refused_by(function: Callable[..., Any], refused: Sequence[str]) -> list[str
                     pending.append(cell.cell_contents)
                 except ValueError:  # a cell not filled yet
                     pass
+        elif (inner := _inner(value)) is not None:
+            pending.append(inner)
     return _most_precise(found)
 
 
@@ -778,15 +783,34 @@ def _most_precise(names: Sequence[str]) -> list[str]:
 
 
 def namespace_of(function: Callable[..., Any]) -> dict[str, Any]:
-    """The globals ``function`` runs with (through partials and bound methods); {} when it has none."""
-    while True:
-        if isinstance(function, functools.partial):
-            function = function.func
-        elif isinstance(function, types.MethodType):
-            function = function.__func__
-        else:
-            found = getattr(function, "__globals__", None)
-            return found if isinstance(found, dict) else {}
+    """The globals ``function`` runs with; {} when it has none.
+
+    Found through partials, bound methods, decorators that keep ``__wrapped__``
+    (``functools.lru_cache``), and an object's ``__call__``.
+    """
+    for _ in range(100):  # a chain of wrappers, not a cycle
+        found = _inner(function)
+        if found is None:
+            break
+        function = found
+    found = getattr(function, "__globals__", None)
+    return found if isinstance(found, dict) else {}
+
+
+def _inner(function: Any) -> Any:
+    """The callable ``function`` hands its calls to (a partial's, a decorator's), or None."""
+    if isinstance(function, functools.partial):
+        return function.func
+    if isinstance(function, types.MethodType | staticmethod | classmethod):
+        return function.__func__
+    if isinstance(function, types.FunctionType | type):
+        return None
+    # Read from the dictionaries, not by getattr: an object's __getattr__ could answer anything.
+    own = getattr(function, "__dict__", None)
+    if isinstance(own, dict) and own.get("__wrapped__") is not None:
+        return own["__wrapped__"]
+    call = next((vars(c)["__call__"] for c in type(function).__mro__ if "__call__" in vars(c)), None)
+    return call if isinstance(call, types.FunctionType) else None
 
 
 # -- stand-ins ------------------------------------------------------------------------------------
@@ -885,7 +909,7 @@ def _real(value: Any) -> Any:
 
 def _importlib_namespaces() -> set[int]:
     names = ("importlib", "_frozen_importlib", "_frozen_importlib_external")
-    return {id(vars(sys.modules[n])) for n in names if n in sys.modules}
+    return {id(vars(_MODULES[n])) for n in names if n in _MODULES}
 
 
 def _asked_by_engine(depth: int) -> bool:
@@ -897,7 +921,7 @@ def _asked_by_engine(depth: int) -> bool:
     identity.
     """
     machinery = _importlib_namespaces()
-    frame: types.FrameType | None = sys._getframe(depth + 1)
+    frame: types.FrameType | None = _getframe(depth + 1)
     while frame is not None and id(frame.f_globals) in machinery:
         frame = frame.f_back
     if frame is None:
@@ -1064,41 +1088,49 @@ def refusing(namespace: dict[str, Any], refused: Sequence[str], instead: str = "
         yield
         return
     guard = _Guard(_Refusals((*refused, *_ITSELF)), instead)
-    swapped_modules: dict[str, tuple[Any, types.ModuleType]] = {}
-    for key, module in list(sys.modules.items()):
-        real = _real(module)
+
+    def module_stand_in(value: Any) -> Any:
+        real = _real(value)
         if isinstance(real, types.ModuleType) and _in_package(getattr(real, "__name__", "")):
-            stand_in = guard.stand_in_for_module(real)
-            if stand_in is not None:
-                swapped_modules[key] = (module, stand_in)
-    swapped_names: dict[str, tuple[Any, Any]] = {}
+            return guard.stand_in_for_module(real)
+        return None
+
+    def name_stand_in(value: Any) -> Any:
+        real = _real(value)
+        if isinstance(real, types.ModuleType):
+            return guard.stand_in_for_module(real)
+        named = guard.refusals.held_in(real, namespace)
+        return _RefusedObject.make(real, named, guard) if named is not None else None
+
+    # The import system's own dictionary, and sys.modules if the learner's code rebound it.
+    registries = [_MODULES] if sys.modules is _MODULES else [_MODULES, sys.modules]
+    swaps = [(registry, _swaps(registry, module_stand_in)) for registry in registries]
     if not _in_package(_module_of_namespace(namespace) or ""):
-        for name, value in list(namespace.items()):
-            if name == "__builtins__":
-                continue
-            real = _real(value)
-            if isinstance(real, types.ModuleType):
-                stand_in = guard.stand_in_for_module(real)
-            else:
-                named = guard.refusals.held_in(real, namespace)
-                stand_in = _RefusedObject.make(real, named, guard) if named is not None else None
-            if stand_in is not None:
-                swapped_names[name] = (value, stand_in)
+        swaps.append((namespace, _swaps(namespace, name_stand_in)))
     finder = _RefusedImports(guard.refusals.modules, instead)
     try:
-        sys.modules.update({key: stand_in for key, (_, stand_in) in swapped_modules.items()})
-        namespace.update({name: stand_in for name, (_, stand_in) in swapped_names.items()})
+        for mapping, swapped in swaps:
+            mapping.update({key: stand_in for key, (_, stand_in) in swapped.items()})
         sys.meta_path.insert(0, finder)
         yield
     finally:
         guard.active = False
         sys.meta_path[:] = [f for f in sys.meta_path if f is not finder]
-        for key, (original, stand_in) in swapped_modules.items():
-            if sys.modules.get(key) is stand_in:
-                sys.modules[key] = original
-        for name, (original, stand_in) in swapped_names.items():
-            if namespace.get(name) is stand_in:
-                namespace[name] = original
+        for mapping, swapped in swaps:
+            for key, (original, stand_in) in swapped.items():
+                if mapping.get(key) is stand_in:  # else the learner's code rebound it: theirs stays
+                    mapping[key] = original
+
+
+def _swaps(mapping: dict[str, Any], stand_in_for: Callable[[Any], Any]) -> dict[str, tuple[Any, Any]]:
+    """``{key: (value, its stand-in)}`` for the entries of ``mapping`` that get one."""
+    swapped = {}
+    for key, value in list(mapping.items()):
+        if key != "__builtins__":  # the interpreter reads it for every builtin name
+            stand_in = stand_in_for(value)
+            if stand_in is not None:
+                swapped[key] = (value, stand_in)
+    return swapped
 
 
 def call_refusing(
@@ -1111,13 +1143,16 @@ def call_refusing(
     """``function(*args)`` with the refused things out of reach; raises ``DelegationRefused`` if used.
 
     First ``refused_by`` reads the function (and the learner's helpers it
-    calls); then the call runs inside ``refusing(namespace, ...)``, with
-    ``namespace`` the learner's globals (default: the function's own).
+    calls); then the call runs inside ``refusing`` on the function's own
+    globals and, when it is another dictionary, on ``namespace`` too (the
+    learner's: IPython's ``user_ns``).
     """
     found = refused_by(function, refused)
     if found:
         raise DelegationRefused(found[0], instead)
-    if namespace is None:
-        namespace = namespace_of(function)
-    with refusing(namespace, refused, instead):
+    own = namespace_of(function)
+    with ExitStack() as guards:
+        guards.enter_context(refusing(own, refused, instead))
+        if namespace is not None and namespace is not own:
+            guards.enter_context(refusing(namespace, refused, instead))
         return function(*args)

@@ -483,11 +483,11 @@ def test_importing_a_refused_module_not_loaded_yet_is_refused(monkeypatch):
     monkeypatch.delitem(sys.modules, "bpcourse.sample_class", raising=False)
     monkeypatch.delattr(bpcourse, "sample_class", raising=False)
     namespace = run_cell("def load():\n    import bpcourse.sample_class\n")
-    before = _snapshot()
+    before_namespace, before = dict(namespace), _snapshot()
     with refusing(namespace, ("bpcourse.sample_class",), "not this one"):
         with pytest.raises(DelegationRefused, match="^uses bpcourse.sample_class: not this one$"):
             namespace["load"]()
-    assert_restored(namespace, dict(namespace), before)
+    assert_restored(namespace, before_namespace, before)
     namespace["load"]()  # outside the guard nothing is refused
     assert "bpcourse.sample_class" in sys.modules
 
@@ -556,6 +556,33 @@ def test_default_arguments_and_closures_are_read_by_identity():
     )["make"]
     for function in make():
         assert refused_by(function, NOT_YOURS) == ["bpcourse.graph.topological_order"]
+
+
+def test_a_callable_object_and_a_cached_function_are_read_through():
+    namespace = run_cell(
+        "import functools\nimport bpcourse as bp\n\n"
+        "class Order:\n    def __call__(self, root):\n        return bp.graph.topological_order(root)\n\n"
+        "topological_order = Order()\n\n"
+        "@functools.lru_cache\ndef softmax(z):\n    return bp.softmax(z)\n"
+    )
+    order = verdict(namespace["topological_order"], name="topological_order")
+    assert order.lines[0].message == "uses bpcourse.graph.topological_order: write the order yourself"
+    assert verdict(namespace["softmax"]).lines[0].message.startswith("uses bpcourse.tensor.softmax: ")
+
+
+def test_a_rebound_sys_modules_is_guarded_as_well(monkeypatch):
+    rebound = dict(sys.modules)
+    monkeypatch.setattr(sys, "modules", rebound)
+    before = dict(rebound)
+    namespace = run_cell(
+        "import sys\ndef reach():\n    return sys.modules['bpcourse.graph'].topological_order\n"
+    )
+    with (
+        refusing(namespace, ENGINE),
+        pytest.raises(DelegationRefused, match="bpcourse.graph.topological_order"),
+    ):
+        namespace["reach"]()
+    assert rebound.keys() == before.keys() and all(rebound[k] is before[k] for k in before)
 
 
 # -- reading source ---------------------------------------------------------------------------------
