@@ -10,8 +10,9 @@ write the order yourself``:
   attribute chains from imported names, aliases and re-exports resolved
   (``from bpcourse import softmax`` is ``bpcourse.tensor.softmax``).
   ``refused_by(function, refused)`` applies it to a live function and to the
-  learner's helpers it calls, and also looks at what their globals, defaults
-  and closures are bound to, by identity.
+  learner's helpers it calls, reads their bytecode (which needs no source),
+  and looks at what their globals, defaults and closures are bound to, by
+  identity.
 * ``refusing(namespace, refused)`` is the run-time guard around a call. While
   it is on, the learner's namespace (a notebook's globals, the ``__globals__``
   of every function defined there) and the import system do not offer the
