@@ -10,6 +10,15 @@ still raises NotImplementedError reads "not implemented yet".
 the graded nbgrader cells end with it, and nbgrader reads the number as
 partial credit.
 
+A function that uses what its exercise refuses (the engine's ``topological_order``
+for the exercise ``topological_order``, ``Tensor`` for a backward rule, ...)
+scores 0 with one line saying what it used. It is read before it runs (its
+source and the learner's helpers it calls; what its globals are bound to), and
+each call runs with the refused things out of its reach
+(``bpcourse.delegation.refusing`` on the notebook's globals). Outside
+``check`` and ``grade`` nothing changes: demonstration cells use the engine
+freely.
+
 A notebook binds both to itself in its first cell, so that a function name
 graded in two notebooks (``tanh_backward``) is judged as the right exercise::
 
@@ -24,8 +33,9 @@ from typing import Any
 
 import numpy as np
 
+from bpcourse.delegation import namespace_of, refused_by, refusing
 from bpcourse.exercises import get
-from bpcourse.exercises.core import Verdict, call_directly, judge
+from bpcourse.exercises.core import Exercise, Verdict, call_directly, delegated, judge
 
 
 def _name_of(function: Callable[..., Any], name: str | None) -> str:
@@ -45,7 +55,21 @@ def verdict(
 ) -> Verdict:
     """Judge ``function`` as the exercise ``name`` (default: the function's own name)."""
     exercise = get(_name_of(function, name), notebook)
-    return judge(exercise, call_directly(function), np.random.default_rng(seed))
+    found = refused_by(function, exercise.refuses)
+    if found:
+        return delegated(exercise, found[0])
+    return judge(exercise, call_directly(_refusing_engine(function, exercise)), np.random.default_rng(seed))
+
+
+def _refusing_engine(function: Callable[..., Any], exercise: Exercise) -> Callable[..., Any]:
+    """``function``, each call of it run with what ``exercise`` refuses out of its reach."""
+    namespace = namespace_of(function)
+
+    def call(*args: Any) -> Any:
+        with refusing(namespace, exercise.refuses, exercise.instead):
+            return function(*args)
+
+    return call
 
 
 def check(

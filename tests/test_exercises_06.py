@@ -40,7 +40,7 @@ from helpers import (
 from bpcourse.check import verdict
 from bpcourse.exercises import by_notebook, get
 from bpcourse.exercises import vanishing_and_exploding as module
-from bpcourse.exercises.core import draw_checked_inputs
+from bpcourse.exercises.core import call_directly, draw_checked_inputs, judge
 
 NOTEBOOK = "06_vanishing_and_exploding"
 NORMS, INIT, RESIDUAL = "layer_grad_norms", "init_weights", "residual_block_backward"
@@ -143,9 +143,7 @@ def residual_through_the_engine(u, x, W, b):
 
 ALTERNATIVES = [
     (NORMS, norms_as_array_from_cached_activations),
-    (NORMS, norms_with_the_engine),
     (INIT, init_with_normal),
-    (RESIDUAL, residual_through_the_engine),
 ]
 
 
@@ -338,10 +336,13 @@ def test_the_init_tolerances_follow_from_the_sampling_distributions():
 
 
 def test_the_init_reference_is_the_engine_and_passes_its_own_judge():
-    def engine(fan_out, fan_in, scheme, rng):
-        return get(INIT, NOTEBOOK).reference(fan_out, fan_in, scheme, rng)[0]
+    exercise = get(INIT, NOTEBOOK)
 
-    assert judged(engine, INIT).passed
+    def engine(fan_out, fan_in, scheme, rng):
+        return exercise.reference(fan_out, fan_in, scheme, rng)[0]
+
+    # Straight to the judge: as a learner's function it would be refused (it calls the registry).
+    assert judge(exercise, call_directly(engine), np.random.default_rng(0)).passed
 
 
 # -- correct answers --------------------------------------------------------------------------------
@@ -358,6 +359,17 @@ def test_right_answers_written_differently_pass_too(name, learner):
     for seed in (0, 1):
         result = judged(learner, name, seed)
         assert result.passed, str(result)
+
+
+# Right answers that the engine computes: no marks (the exercises refuse bpcourse.tensor).
+ENGINE_ANSWERS = [(NORMS, norms_with_the_engine), (RESIDUAL, residual_through_the_engine)]
+
+
+@pytest.mark.parametrize(("name", "learner"), ENGINE_ANSWERS, ids=[f.__name__ for _, f in ENGINE_ANSWERS])
+def test_right_answers_computed_by_the_engine_score_nothing(name, learner):
+    result = judged(learner, name)
+    assert result.status == "delegated" and result.score == 0, str(result)
+    assert "uses bpcourse.tensor.Tensor: write" in str(result)
 
 
 def test_without_a_seed_a_correct_answer_still_passes():
@@ -411,14 +423,8 @@ def _changed(change: Callable[[list, dict], Any]) -> Callable[..., Any]:
     return learner
 
 
-def _deltas(Ws, bs, x, y, activation):
-    zs, acts = module.forward_pass(Ws, bs, x, activation)
-    delta = (acts[-1] - y) / x.shape[1]
-    found = [delta]
-    for index in range(len(Ws) - 1, 0, -1):
-        delta = (Ws[index].T @ delta) * PHI_PRIME[activation](zs[index - 1])
-        found.insert(0, delta)
-    return found
+# The δ^l themselves, where their norms belong.
+_deltas = _learner_norms(measure=lambda delta, a_prev, upstream: delta)
 
 
 SHAPES_OF_ANSWERS = [

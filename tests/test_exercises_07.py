@@ -263,7 +263,11 @@ def forward_mode_one_pass_too_many(f_jvp, x, m):
 
 
 def forward_mode_without_passes(f_jvp, x, m):
-    return jacobian_by_jvp(f_jvp.tensor_function(), x)
+    # Central differences of the map inside f_jvp (engine ops, run by the input itself): never a pass.
+    f = f_jvp.tensor_function()
+    h = 1e-6
+    columns = [(f(x + h * e).data - f(x - h * e).data) / (2 * h) for e in np.eye(x.size)]
+    return np.stack(columns, axis=1)
 
 
 def reverse_mode_as_columns(f_vjp, x, m):

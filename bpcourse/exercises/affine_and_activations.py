@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from bpcourse.exercises.core import Exercise, Inputs, NotGradable, Outputs, with_hints
+from bpcourse.exercises.core import NOT_YOURS, Exercise, Inputs, NotGradable, Outputs, with_hints
 from bpcourse.exercises.core import Misconception as M
 from bpcourse.exercises.inputs import KINK_MARGIN, away_from_zero, distinct_sizes
 from bpcourse.gradcheck import numerical_gradient
@@ -119,6 +119,8 @@ AFFINE_BACKWARD = Exercise(
     ),
     revisit="the componentwise derivation of the affine rules: ∂L/∂W_ij = g_i x_j",
     judge=with_hints(AFFINE_SHAPE_HINT),
+    refuses=NOT_YOURS,
+    instead="write the rule yourself",
 )
 
 
@@ -187,6 +189,8 @@ RELU_BACKWARD = Exercise(
     ),
     revisit="the rules table: ReLU (the mask comes from z)",
     judge=with_hints(ELEMENTWISE_HINT),
+    refuses=NOT_YOURS,
+    instead="write the rule yourself",
 )
 
 
@@ -243,6 +247,8 @@ SIGMOID_BACKWARD = Exercise(
     ),
     revisit="the rules table: Sigmoid (written with the cached activation a)",
     judge=with_hints(ELEMENTWISE_HINT),
+    refuses=NOT_YOURS,
+    instead="write the rule yourself",
 )
 
 # The same function name as the scalar exercise of notebook 01: the registry tells
@@ -273,6 +279,8 @@ TANH_BACKWARD = Exercise(
     ),
     revisit="the rules table: Tanh (written with the cached activation a)",
     judge=with_hints(ELEMENTWISE_HINT),
+    refuses=NOT_YOURS,
+    instead="write the rule yourself",
 )
 
 
@@ -366,6 +374,8 @@ AFFINE_RELU_BACKWARD = Exercise(
         "The gradient of x is Wᵀ δ, shape (n, 1) (W δ does not fit unless m = n); "
         "the gradient of W is δ xᵀ, shape (m, n)"
     ),
+    refuses=NOT_YOURS,
+    instead="write the rule yourself",
 )
 
 
@@ -490,6 +500,8 @@ TWO_LAYER_MSE_GRADS = Exercise(
         "to a1 is W2ᵀ δ2, shape (h, 1) (W2 δ2 does not fit); dW = δ (input)ᵀ has the shape of W",
         convert=_as_parameter_tuple,
     ),
+    refuses=NOT_YOURS,
+    instead="write the backward pass yourself",
 )
 
 EXERCISES = (

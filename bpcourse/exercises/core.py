@@ -11,6 +11,14 @@ compares it here. Before a learner is judged on an input, the engine and the
 finite-difference oracle must agree on it; if they do not, the input is drawn
 again, so an oracle problem is never blamed on the learner.
 
+No marks for calling the engine: each exercise names what its function may
+not use (``Exercise.refuses``: the engine's modules, single objects, the
+registry itself) and what to do instead. A function that uses one of them, as
+read from its source or caught by the run-time guard of
+``bpcourse.delegation``, scores 0 with one line, ``uses
+bpcourse.graph.topological_order: write the order yourself``
+(``delegation_verdict``, ``Delegated``).
+
 Custom judges (orders, statistics, stability) build on the same pieces:
 ``run_learner`` / ``learner_outputs`` call the learner's function and turn
 what it raised into a verdict, ``weighted_verdict`` scores a list of lines,
@@ -41,6 +49,7 @@ from typing import Any
 
 import numpy as np
 
+from bpcourse.delegation import DelegationRefused, refusal_line, refused_name, refused_uses
 from bpcourse.gradcheck import mismatch, numerical_gradient
 
 RTOL = 1e-6
@@ -63,14 +72,22 @@ class GradingStop(Exception):
 
     Raised by a ``call`` (never by the learner's own code): the function is
     missing, it ran past its time limit, or its process died. Judges let it
-    through; ``judge`` turns it into the verdict.
+    through; ``judge`` turns it into the verdict, one line ``what``: message.
     """
 
     status = "error"
+    what = "runs"
 
 
 class MissingFunction(GradingStop):
     status = "missing"
+
+
+class Delegated(GradingStop):
+    """The learner's function used what the exercise refuses; the message is the refusal line."""
+
+    status = "delegated"
+    what = "own code"
 
 
 class LearnerRaised(Exception):
@@ -98,9 +115,43 @@ class Misconception:
     variant: Callable[..., Outputs]
 
 
+# -- what a graded function may not use -------------------------------------------------------
+# Every way the course's engine finds a derivative: reverse mode on scalars (Value, SCALAR_OPS)
+# and on arrays (Tensor, with softmax, affine and the losses), its traversal, forward mode
+# (Dual, jvp, vjp), finite differences, and the layers and tools built on them. The rule each
+# exercise asks for is inside every one of these, so calling any of them hands in the engine's work.
+ENGINE: tuple[str, ...] = (
+    "bpcourse.scalar",
+    "bpcourse.tensor",
+    "bpcourse.graph",
+    "bpcourse.forward",
+    "bpcourse.gradcheck",
+    "bpcourse.nn",
+    "bpcourse.checkpoint",
+    "bpcourse.diagnostics",
+)
+# The registry: every exercise's reference answer (the class grader hides it; a notebook does not).
+REFERENCES: tuple[str, ...] = ("bpcourse.exercises",)
+# minigraph's nodes carry their local derivatives (mul(a, b).local_grads), and it converts a
+# graph to Values and back-propagates it. Exercises whose inputs are its nodes refuse only the
+# conversion (GRAPH_ANSWERS): the nodes themselves are the exercise.
+MINIGRAPH: tuple[str, ...] = ("bpcourse.minigraph",)
+GRAPH_ANSWERS: tuple[str, ...] = ("bpcourse.minigraph.to_values", "bpcourse.minigraph.reference_grads")
+# Maps and layers made of engine ops (JvpFunction, VjpFunction, TanhLayer): they compute tanh
+# and affine derivatives. Exercises that receive them as inputs leave the module open.
+TEST_FUNCTIONS: tuple[str, ...] = ("bpcourse.testfunctions",)
+# The default: all of the above.
+NOT_YOURS: tuple[str, ...] = ENGINE + MINIGRAPH + TEST_FUNCTIONS + REFERENCES
+
+
 @dataclass(frozen=True)
 class Exercise:
-    """One graded function of the course."""
+    """One graded function of the course.
+
+    ``refuses``: dotted names (modules, which cover everything in them, or
+    single objects) that the learner's function may not use; ``instead``: what
+    the refusal tells them to do, as in "uses NAME: write the rule yourself".
+    """
 
     name: str
     notebook: str
@@ -119,6 +170,8 @@ class Exercise:
     # A custom judge for exercises that are not "compare with the reference"
     # (orders, statistics, stability). It receives (exercise, call, rng).
     judge: Callable[..., Verdict] | None = None
+    refuses: tuple[str, ...] = NOT_YOURS
+    instead: str = "write it yourself"
 
 
 @dataclass
@@ -137,7 +190,7 @@ class Verdict:
     exercise: str
     score: float
     max_score: float
-    status: str  # "passed", "partial", "failed", "not implemented", "error", "missing"
+    status: str  # "passed", "partial", "failed", "not implemented", "error", "missing", "delegated"
     lines: list[Line] = field(default_factory=list)
     revisit: str = ""
 
@@ -529,16 +582,56 @@ def with_hints(
     return run
 
 
+# -- no marks for calling the engine -------------------------------------------------------------
+def delegated(exercise: Exercise, name: str) -> Verdict:
+    """The verdict on a function that used ``name``, which the exercise refuses: 0 points, one line."""
+    line = Line(Delegated.what, False, refusal_line(name, exercise.instead))
+    return verdict_of(exercise, Delegated.status, [line])
+
+
+def delegation_verdict(exercise: Exercise, source: str) -> Verdict | None:
+    """The verdict when ``source`` shows that the exercise's function uses what it refuses; else None.
+
+    ``source`` is the code of the cell that defines the function (the whole
+    notebook's code will do): only the function's own definition, and the
+    source's functions it calls, are read, with the source's imports as aliases.
+    """
+    found = refused_uses(source, exercise.refuses, function=exercise.name)
+    return delegated(exercise, found[0]) if found else None
+
+
+def refusals_stop(exercise: Exercise, call: Call) -> Call:
+    """``call``, with a refusal of the run-time guard turned into ``Delegated`` (which stops judging).
+
+    The refusal comes raised in this process (``DelegationRefused``), or relayed
+    as text from the learner's process (``LearnerRaised``); either way the line
+    is written here, from the refused name and the exercise's ``instead``.
+    """
+
+    def guarded(inputs: Inputs) -> Any:
+        try:
+            return call(inputs)
+        except DelegationRefused as exc:
+            raise Delegated(refusal_line(exc.name, exercise.instead)) from None
+        except LearnerRaised as exc:
+            name = refused_name(exc.learner_message) if exc.kind == DelegationRefused.__name__ else None
+            if name is None:
+                raise
+            raise Delegated(refusal_line(name, exercise.instead)) from None
+
+    return guarded
+
+
 def judge(exercise: Exercise, call: Call, rng: np.random.Generator | None = None) -> Verdict:
     """Judge one exercise, whatever kind it is. Never raises for the learner's faults."""
     rng = np.random.default_rng() if rng is None else rng
     run = exercise.judge or judge_by_reference
     try:
-        return run(exercise, call, rng)
+        return run(exercise, refusals_stop(exercise, call), rng)
     except NotImplementedError:
         return not_implemented(exercise)
     except GradingStop as exc:
-        return verdict_of(exercise, exc.status, [Line("runs", False, str(exc))])
+        return verdict_of(exercise, exc.status, [Line(exc.what, False, str(exc))])
     except OracleDisagreement as exc:
         message = f"internal problem of the grader, not your answer: {exc}"
         return Verdict(exercise.name, 0.0, exercise.points, "error", [Line("grader", False, message)])

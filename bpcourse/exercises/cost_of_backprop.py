@@ -36,6 +36,9 @@ import numpy as np
 
 from bpcourse.checkpoint import checkpointed_backward as engine_checkpointed_backward
 from bpcourse.exercises.core import (
+    ENGINE,
+    MINIGRAPH,
+    REFERENCES,
     Call,
     Exercise,
     Inputs,
@@ -234,6 +237,9 @@ NUMERICAL_GRADIENT = Exercise(
         M("rows_broadcast", ROWS_ONLY, _rows_broadcast),
     ),
     revisit="central differences, one entry at a time: two evaluations of f per parameter",
+    # Its input is a bpcourse.testfunctions object, and calling it is the exercise: that module stays open.
+    refuses=ENGINE + MINIGRAPH + REFERENCES,
+    instead="write the central differences yourself",
 )
 
 
@@ -341,6 +347,9 @@ JACOBIAN_FORWARD_MODE = Exercise(
     ),
     revisit="forward mode: a Jacobian-vector product pushes one input direction forward, one column per pass",
     judge=_judge_with_passes("f_jvp", forward=True),
+    # Its input is a bpcourse.testfunctions object, and calling it is the exercise: that module stays open.
+    refuses=ENGINE + MINIGRAPH + REFERENCES,
+    instead="build J from the calls of f_jvp yourself",
 )
 
 JACOBIAN_REVERSE_MODE = Exercise(
@@ -363,6 +372,9 @@ JACOBIAN_REVERSE_MODE = Exercise(
     ),
     revisit="reverse mode: a vector-Jacobian product pulls one output's weights back, one row per pass",
     judge=_judge_with_passes("f_vjp", forward=False),
+    # Its input is a bpcourse.testfunctions object, and calling it is the exercise: that module stays open.
+    refuses=ENGINE + MINIGRAPH + REFERENCES,
+    instead="build J from the calls of f_vjp yourself",
 )
 
 
@@ -578,6 +590,9 @@ CHECKPOINTED_BACKWARD = Exercise(
     ),
     revisit="checkpointing: keep every k-th activation, recompute the rest one segment at a time",
     judge=_judge_checkpointing,
+    # Its input is a bpcourse.testfunctions object, and calling it is the exercise: that module stays open.
+    refuses=ENGINE + MINIGRAPH + REFERENCES,
+    instead="write the checkpointing yourself with layer.forward and layer.backward",
 )
 
 

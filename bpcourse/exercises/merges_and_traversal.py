@@ -24,7 +24,12 @@ import numpy as np
 
 from bpcourse.exercises.core import (
     ATOL,
+    ENGINE,
+    GRAPH_ANSWERS,
+    NOT_YOURS,
+    REFERENCES,
     RTOL,
+    TEST_FUNCTIONS,
     Call,
     Exercise,
     GradingStop,
@@ -134,6 +139,8 @@ PRACTICE_GRADS = Exercise(
         ),
     ),
     revisit="sum at merges: the practice problem",
+    refuses=NOT_YOURS,
+    instead="write the backward pass yourself",
 )
 
 
@@ -236,6 +243,9 @@ TOPOLOGICAL_ORDER = Exercise(
     judge=_judge_topological_order,
     revisit="reverse topological order: a depth-first search with an explicit stack",
     trials=4,
+    # Its input is a graph of minigraph nodes: minigraph stays open, all but its conversion to Values.
+    refuses=ENGINE + GRAPH_ANSWERS + TEST_FUNCTIONS + REFERENCES,
+    instead="write the order yourself",
 )
 
 
@@ -403,6 +413,9 @@ BACKWARD = Exercise(
     judge=_judge_backward,
     revisit="the backward loop: seed the root, walk the order reversed, += at merges",
     trials=3,
+    # Its input is a graph of minigraph nodes: minigraph stays open, all but its conversion to Values.
+    refuses=ENGINE + GRAPH_ANSWERS + TEST_FUNCTIONS + REFERENCES,
+    instead="write the backward loop yourself",
 )
 
 
@@ -465,6 +478,8 @@ RESIDUAL_BACKWARD = Exercise(
         ),
     ),
     revisit="the residual connection: two paths from x to h",
+    refuses=NOT_YOURS,
+    instead="write the rule yourself",
 )
 
 EXERCISES = (PRACTICE_GRADS, TOPOLOGICAL_ORDER, BACKWARD, RESIDUAL_BACKWARD)

@@ -27,6 +27,7 @@ import numpy as np
 
 from bpcourse.datasets import one_hot
 from bpcourse.exercises.core import (
+    NOT_YOURS,
     Call,
     Exercise,
     Inputs,
@@ -153,6 +154,8 @@ AFFINE_BACKWARD_BATCH = Exercise(
     ),
     revisit="the batched affine rules: sum the per-example contributions g_k x_kᵀ and g_k over the batch",
     judge=with_hints(AFFINE_SHAPE_HINT),
+    refuses=NOT_YOURS,
+    instead="write the rule yourself",
 )
 
 
@@ -300,6 +303,8 @@ SOFTMAX_CE_BATCH = Exercise(
     ),
     revisit="the mean loss over a batch: L = (1/B) Σ_k ℓ_k, so dL/dZ = (P - Y) / B",
     judge=_judge_softmax,
+    refuses=NOT_YOURS,
+    instead="write the loss and its gradient yourself",
 )
 
 
@@ -513,6 +518,8 @@ MLP_LOSS_AND_GRADS = Exercise(
     ),
     revisit="the whole model: δ2 = (P - Y) / B, δ1 = (W2ᵀ δ2) ⊙ 1[Z1 > 0], then the batched affine rules",
     judge=_judge_mlp,
+    refuses=NOT_YOURS,
+    instead="write the forward and backward passes yourself",
 )
 
 EXERCISES = (AFFINE_BACKWARD_BATCH, SOFTMAX_CE_BATCH, MLP_LOSS_AND_GRADS)

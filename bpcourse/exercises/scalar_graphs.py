@@ -7,7 +7,16 @@ from collections.abc import Callable
 
 import numpy as np
 
-from bpcourse.exercises.core import Exercise, Inputs, Misconception, slope
+from bpcourse.exercises.core import (
+    ENGINE,
+    MINIGRAPH,
+    NOT_YOURS,
+    REFERENCES,
+    Exercise,
+    Inputs,
+    Misconception,
+    slope,
+)
 from bpcourse.exercises.inputs import scalar_away_from_zero
 from bpcourse.scalar import Value
 from bpcourse.testfunctions import SMOOTH_FUNCTIONS, SmoothFunction
@@ -75,6 +84,8 @@ ADD_BACKWARD = Exercise(
         ),
     ),
     revisit="the rules table: Add",
+    refuses=NOT_YOURS,
+    instead="write the rule yourself",
 )
 
 MUL_BACKWARD = Exercise(
@@ -101,6 +112,8 @@ MUL_BACKWARD = Exercise(
         ),
     ),
     revisit="the rules table: Multiply",
+    refuses=NOT_YOURS,
+    instead="write the rule yourself",
 )
 
 
@@ -143,6 +156,8 @@ POW_BACKWARD = Exercise(
         ),
     ),
     revisit="the node-local rule: upstream times the local derivative",
+    refuses=NOT_YOURS,
+    instead="write the rule yourself",
 )
 
 
@@ -182,6 +197,8 @@ EXP_BACKWARD = Exercise(
         ),
     ),
     revisit="caching: a local derivative written with the forward output",
+    refuses=NOT_YOURS,
+    instead="write the rule yourself",
 )
 
 TANH_BACKWARD = Exercise(
@@ -209,6 +226,8 @@ TANH_BACKWARD = Exercise(
         ),
     ),
     revisit="the rules table: Tanh",
+    refuses=NOT_YOURS,
+    instead="write the rule yourself",
 )
 
 
@@ -263,6 +282,8 @@ WORKED_EXAMPLE_GRADS = Exercise(
         ),
     ),
     revisit="sum at merges: the worked example",
+    refuses=NOT_YOURS,
+    instead="write the forward and backward passes yourself",
 )
 
 
@@ -310,6 +331,9 @@ CENTRAL_DIFFERENCE = Exercise(
     revisit="finite differences and the choice of h",
     rtol=1e-7,
     atol=1e-8,
+    # Its input is a bpcourse.testfunctions object, and calling it is the exercise: that module stays open.
+    refuses=ENGINE + MINIGRAPH + REFERENCES,
+    instead="write the difference yourself",
 )
 
 EXERCISES = (

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from bpcourse.exercises.core import (
+    NOT_YOURS,
     Call,
     Exercise,
     Inputs,
@@ -257,6 +258,8 @@ SOFTMAX = Exercise(
     misconceptions=SOFTMAX_MISCONCEPTIONS,
     revisit="softmax and overflow: subtract each column's max before exp",
     judge=_judge_softmax,
+    refuses=NOT_YOURS,
+    instead="write softmax yourself with numpy",
 )
 
 
@@ -459,6 +462,8 @@ SOFTMAX_CE = Exercise(
     misconceptions=CE_MISCONCEPTIONS,
     revisit="the log-sum-exp derivation of ∂L/∂z = p - y",
     judge=_judge_softmax_ce,
+    refuses=NOT_YOURS,
+    instead="write the loss and its gradient yourself",
 )
 
 
@@ -529,6 +534,8 @@ JACOBIAN = Exercise(
         ),
     ),
     revisit="the Jacobian route: J = diag(p) - p pᵀ",
+    refuses=NOT_YOURS,
+    instead="build the Jacobian yourself",
 )
 
 EXERCISES = (SOFTMAX, SOFTMAX_CE, JACOBIAN)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bpcourse.exercises.core import Exercise, Inputs, Misconception, slope
+from bpcourse.exercises.core import NOT_YOURS, Exercise, Inputs, Misconception, slope
 from bpcourse.exercises.inputs import scalar_away_from_zero
 from bpcourse.exercises.scalar_graphs import FORGOT_UPSTREAM
 from bpcourse.scalar import Value
@@ -55,6 +55,8 @@ SUB_BACKWARD = Exercise(
         Misconception("forgot_upstream", FORGOT_UPSTREAM, lambda upstream, x, y: (1.0, -1.0)),
     ),
     revisit="Running a self-check: the subtraction node",
+    refuses=NOT_YOURS,
+    instead="write the rule yourself",
 )
 
 EXERCISES = (SUB_BACKWARD,)

@@ -33,6 +33,7 @@ import numpy as np
 
 from bpcourse.diagnostics import layer_grad_norms as engine_layer_grad_norms
 from bpcourse.exercises.core import (
+    NOT_YOURS,
     Call,
     Exercise,
     GradingStop,
@@ -369,6 +370,8 @@ LAYER_GRAD_NORMS = Exercise(
     ),
     revisit="the δ recurrence: δ^L = (a^L − y)/B, δ^{l-1} = ((W^l)ᵀ δ^l) ⊙ φ′(z^{l-1})",
     judge=_judge_norms,
+    refuses=NOT_YOURS,
+    instead="write the backward pass yourself",
 )
 
 
@@ -688,6 +691,8 @@ INIT_WEIGHTS = Exercise(
     misconceptions=INIT_MISCONCEPTIONS,
     revisit="the variance argument: Var(z) = n_in Var(W) Var(a), and what each scheme keeps constant",
     judge=_judge_init,
+    refuses=NOT_YOURS,
+    instead="draw the weights yourself from rng",
 )
 
 
@@ -808,6 +813,8 @@ RESIDUAL_BLOCK_BACKWARD = Exercise(
         ),
     ),
     revisit="the merge rule for h = x + F(x): dL/dx = u + J_Fᵀ u",
+    refuses=NOT_YOURS,
+    instead="write the rule yourself",
 )
 
 EXERCISES = (LAYER_GRAD_NORMS, INIT_WEIGHTS, RESIDUAL_BLOCK_BACKWARD)
