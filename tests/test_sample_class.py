@@ -142,7 +142,7 @@ def test_eli_tampering_earns_nothing(graded):
     assert float(row(rows, "eli", NOTEBOOKS[0], "mul_backward")["score"]) == 0
     assert "swapped" in row(rows, "eli", NOTEBOOKS[0], "mul_backward")["diagnosis"]
     cheat = row(rows, "eli", NOTEBOOKS[1], "affine_backward")
-    assert float(cheat["score"]) == 0 and "not available while grading" in cheat["diagnosis"]
+    assert float(cheat["score"]) == 0 and "uses bpcourse.exercises.get" in cheat["diagnosis"]
     # grade() replaced by one that gives full marks: the stub still scores 0.
     assert float(row(rows, "eli", NOTEBOOKS[2], "mlp_loss_and_grads")["score"]) == 0
     assert others_pass(rows, "eli", {"mul_backward", "affine_backward", "mlp_loss_and_grads"})

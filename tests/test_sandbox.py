@@ -561,3 +561,31 @@ def test_a_worker_sees_only_python_its_packages_and_the_engine(scratch):
         (Path("/home") / "someone").rmdir()
     seen = row["diagnosis"].split("SEEN=")[1].split(" (at line")[0].split(";")
     assert seen == ["numpy", "the engine"]
+
+
+@needs_bubblewrap
+@pytest.mark.parametrize("way", ["imported", "hidden", "stashed"])
+def test_delegating_to_the_engine_earns_nothing_in_the_class_grader(scratch, way):
+    """Every exercise's engine cheat (tests/test_delegation.py), in the sandbox: 0 and one line.
+
+    "imported" is read in the notebook's source before anything runs; "hidden" and
+    "stashed" name no engine module there and are refused by the guard in the worker.
+    """
+    from test_delegation import CHEATS, cell_source
+
+    from bpcourse.exercises import by_notebook
+
+    for notebook in sorted({cheat.notebook for cheat in CHEATS}):
+        setup = f"from bpcourse.check import for_notebook\ncheck, grade = for_notebook({notebook!r})"
+        cells = [setup, *(cell_source(c, way) for c in CHEATS if c.notebook == notebook)]
+        path = scratch / "submitted" / "cheat" / notebook / f"{notebook}.ipynb"
+        path.parent.mkdir(parents=True)
+        path.write_text(writes(new_notebook(cells=[new_code_cell(c) for c in cells])), encoding="utf-8")
+    done = run_grade(scratch, None, "--call-timeout", "20")
+    assert done.returncode == 0, done.stderr
+    rows = gradebook_rows(scratch)
+    assert len(rows) == sum(len(by_notebook(nb)) for nb in {c.notebook for c in CHEATS})
+    used = {(c.notebook, c.name): c.used for c in CHEATS}
+    for row in rows:
+        assert (row["score"], row["status"]) == ("0.0", "delegated"), row
+        assert f"uses {used[(row['notebook'], row['exercise'])]}" in row["diagnosis"], row

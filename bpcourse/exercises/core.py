@@ -183,6 +183,10 @@ class Line:
     message: str = ""
 
 
+# What a verdict may say of an exercise ("unreadable": the notebook itself could not be read).
+STATUSES = ("passed", "partial", "failed", "not implemented", "error", "missing", "delegated", "unreadable")
+
+
 @dataclass(repr=False)
 class Verdict:
     """The outcome of judging one exercise."""
@@ -190,7 +194,7 @@ class Verdict:
     exercise: str
     score: float
     max_score: float
-    status: str  # "passed", "partial", "failed", "not implemented", "error", "missing", "delegated"
+    status: str  # one of STATUSES
     lines: list[Line] = field(default_factory=list)
     revisit: str = ""
 

@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from bpcourse.exercises import by_notebook
+from bpcourse.exercises.core import STATUSES
 from bpcourse.grading.submissions import COURSE_NOTEBOOKS, Submission
 
 # The format of a result file. Version 2 added sha256, seed and sandbox; a result
 # of another version is graded again rather than read with the wrong meaning.
 RESULT_VERSION = 2
-STATUSES = ("passed", "partial", "failed", "not implemented", "error", "missing", "unreadable")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _TOLERANCE = 1e-9  # totals are sums of the same floats; this only absorbs a re-serialization
 

@@ -30,7 +30,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from bpcourse.exercises import by_notebook
-from bpcourse.exercises.core import Verdict, judge
+from bpcourse.exercises.core import Exercise, Verdict, delegation_verdict, judge
 from bpcourse.grading.gradebook import grading_record, write_gradebook
 from bpcourse.grading.results import (
     RESULT_VERSION,
@@ -103,16 +103,20 @@ def grade_submission(
         result["exercises"] = _verdict_for_all(exercises, "unreadable", str(exc))
         return _totals(result, started)
     inputs_for = input_generators(seed, result["sha256"])
-    with Sandbox(cells_to_run(notebook, run_all_cells), limits, shared_server(no_sandbox)) as sandbox:
+    cells = cells_to_run(notebook, run_all_cells)
+    source = "\n\n".join(code for _, code in cells)  # read for uses of the engine before any call
+    with Sandbox(cells, limits, shared_server(no_sandbox)) as sandbox:
         result["sandbox"] = sandbox.mode
         report = sandbox.start()
         result["problems"].extend(f"cell {p.index + 1}: {p.message}" for p in report.cell_problems)
         for exercise in exercises:
 
-            def call(inputs: dict[str, Any], name: str = exercise.name) -> Any:
-                return sandbox.call(name, list(inputs.values()))
+            def call(inputs: dict[str, Any], e: Exercise = exercise) -> Any:
+                return sandbox.call(e.name, list(inputs.values()), e.refuses, e.instead)
 
-            verdict: Verdict = judge(exercise, call, inputs_for(exercise.name))
+            verdict: Verdict = delegation_verdict(exercise, source) or judge(
+                exercise, call, inputs_for(exercise.name)
+            )
             result["exercises"].append(verdict.to_dict())
     return _totals(result, started)
 
@@ -284,13 +288,14 @@ def grade_class(
     finally:
         if own_executor:
             pool.shutdown(wait=True, cancel_futures=True)
-    results, unsound = _checked_results(out, submissions)
-    changed = changed_inputs(results) + unsound
-    write_gradebook(out, results.values(), grading_record(seed, list(results.values()), changed))
+    # Unsound: a result written in this run that no longer checks (changed under the run, or a fault).
+    results, unsound = _checked_results(out, [s for s in submissions if s not in held])
+    changed = changed_inputs(results)
+    write_gradebook(out, results.values(), grading_record(seed, list(results.values()), changed + unsound))
     return ClassRun(
         graded=len(todo) - len(grading_failed),
         skipped=len(submissions) - len(todo) - len(held),
-        failed=failed + grading_failed,
+        failed=failed + grading_failed + unsound,
         results=list(results.values()),
         set_aside=stored.set_aside,
         set_aside_folder=stored.folder,

@@ -167,11 +167,12 @@ class Sandbox:
             self.report.skipped.append(current)
             self.restarts += 1
 
-    def call(self, function: str, args: Sequence[Any]) -> Any:
+    def call(self, function: str, args: Sequence[Any], refuses: Sequence[str] = (), instead: str = "") -> Any:
         """Call the learner's ``function`` on ``args`` in the worker; return what it returned.
 
         Raises NotImplementedError for a stub, LearnerRaised for any other
-        exception of the learner's code, MissingFunction when the notebook does
+        exception of the learner's code (a ``DelegationRefused`` among them when
+        it reached for one of ``refuses``), MissingFunction when the notebook does
         not define it, and GradingStop when the call hangs or the process dies
         (the sandbox is then restarted for the next call).
         """
@@ -179,7 +180,8 @@ class Sandbox:
             raise GradingStop("the notebook could not be run, so the function could not be called")
         encoder = Encoder()
         try:
-            self._send({"op": "call", "function": function, "args": encoder.encode(list(args))})
+            message = {"op": "call", "function": function, "args": encoder.encode(list(args))}
+            self._send({**message, "refuses": list(refuses), "instead": instead})
             reply = self._receive(self.limits.call_seconds)
         except TimeoutError:
             self._restart_after_failure()

@@ -26,9 +26,11 @@ from typing import Any
 
 import numpy as np
 
+from bpcourse.delegation import call_refusing
 from bpcourse.grading.wire import Decoder, Encoder, receive, send, state_after_call
 
-_HIDDEN = ("bpcourse.exercises", "bpcourse.grading", "bpcourse.check")
+# Out of the learner's reach once their code runs (imported here before it does).
+_HIDDEN = ("bpcourse.exercises", "bpcourse.grading", "bpcourse.check", "bpcourse.delegation")
 
 
 class _HiddenPackages(importlib.abc.MetaPathFinder):
@@ -144,7 +146,9 @@ def _call(namespace: dict[str, Any], message: dict[str, Any]) -> dict[str, Any]:
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
-            value = function(*args)
+            # What the exercise refuses (the engine's pieces that would answer it) is out of reach.
+            refused, instead = message.get("refuses", ()), str(message.get("instead", ""))
+            value = call_refusing(function, args, refused, instead, namespace=namespace)
     except NotImplementedError:
         return {"event": "not_implemented"}
     except RecursionError as exc:
