@@ -441,8 +441,24 @@ def test_sanitize_patterns_hide_what_changes_from_run_to_run() -> None:
             "980 µs ± 12.1 µs per loop (mean ± std. dev. of 7 runs, 100 loops each)",
         ),
     ]
+    pairs += [
+        (
+            "gradient check passed: 9/9 entries agree (|a-b| <= 1e-08 + 1e-05·max(|a|,|b|))\n"
+            "  max abs error 1.964e-11, max rel error 1.142e-10, worst at index (0, 1)",
+            "gradient check passed: 9/9 entries agree (|a-b| <= 1e-08 + 1e-05·max(|a|,|b|))\n"
+            "  max abs error 1.315e-11, max rel error 9.876e-11, worst at index (2, 2)",
+        ),
+        (
+            "gradient check FAILED: 3/9 entries agree (|a-b| <= 1e-08 + 1e-05·max(|a|,|b|))\n"
+            "  max abs error 6.618e-01, max rel error 1.561e+00, worst at index (2, 1)",
+            "gradient check FAILED: 3/9 entries agree (|a-b| <= 1e-08 + 1e-05·max(|a|,|b|))\n"
+            "  max abs error 6.618e-01, max rel error 1.561e+00, worst at index (1, 2)",
+        ),
+    ]
     for first, second in pairs:
         assert clean(first) == clean(second), (first, second)
+    failed = "gradient check FAILED: 1/2 entries agree\n  max abs error 9.000e+00, max rel error 3.333e-01"
+    assert clean(failed) == failed  # the errors of a failing check are its message: never hidden
     assert clean("<Figure size 640x480 with 1 Axes>") != clean("<Figure size 640x480 with 2 Axes>")
     assert clean("dx has shape (3, 1)") == "dx has shape (3, 1)"
     assert clean("add_backward: passed (1/1 points)") == "add_backward: passed (1/1 points)"
