@@ -7,6 +7,7 @@ cleared. The second is always generated from the first, never edited::
 
     python -m bpcourse.authoring generate              # writes notebooks/
     python -m bpcourse.authoring generate --out DIR    # writes DIR/ instead
+    python -m bpcourse.authoring execute [NN ...]      # reruns solutions/ and stores their outputs
 
 Each notebook is its own nbgrader assignment (assignment id = notebook stem).
 The course directory ``grader/`` is copied to a temporary folder, every
@@ -21,6 +22,12 @@ kept: autograding needs them.
 nbgrader runs in a child process (one for all notebooks, since importing it is
 slow), with the Jupyter configuration of the user's home ignored, so that only
 ``grader/nbgrader_config.py`` applies.
+
+The outputs stored in the solution notebooks are what the test suite compares
+a fresh run with (nbval). ``execute`` reruns solution notebooks top to bottom
+in a kernel of this very Python, from ``solutions/``, and writes them back with
+their new outputs: cell ids, nbgrader metadata and tags are kept, execution
+timings are not recorded.
 """
 
 from __future__ import annotations
@@ -208,6 +215,70 @@ def _nbgrader_child(course: Path, assignment_ids: Sequence[str]) -> int:
     return 1 if failed else 0
 
 
+# -- storing fresh outputs in the solutions -----------------------------------------------------
+def _kernel_of_this_python() -> tuple[str, Any]:
+    """A kernel name and manager class that start ipykernel in this very interpreter."""
+    import ipykernel.kernelspec
+    from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
+
+    name = "bpcourse-this-python"
+
+    class Specs(KernelSpecManager):
+        def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
+            if kernel_name == name:
+                spec = ipykernel.kernelspec.get_kernel_dict()
+                return self.kernel_spec_class(resource_dir=ipykernel.kernelspec.RESOURCES, **spec)
+            return super().get_kernel_spec(kernel_name)
+
+    class Manager(AsyncKernelManager):
+        @default("kernel_spec_manager")
+        def _default_kernel_spec_manager(self) -> KernelSpecManager:
+            return Specs(data_dir=self.data_dir)
+
+    return name, Manager
+
+
+def execute(names: Sequence[str] = (), root: Path | str | None = None, timeout: int = 600) -> list[Path]:
+    """Rerun solution notebooks and store their outputs in place; return the paths written.
+
+    ``names`` selects notebooks by stem or by number (``"03"``); all of them by default.
+    A cell that raises stops the run with an ``AuthoringError`` naming it, and
+    nothing is written for that notebook.
+    """
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    repo = find_root(root)
+    chosen = [p for p in solution_notebooks(repo) if not names or p.stem in names or p.stem[:2] in names]
+    if names and not chosen:
+        raise AuthoringError(f"no solution notebook matches {list(names)}")
+    kernel_name, manager = _kernel_of_this_python()
+    written = []
+    for path in chosen:
+        notebook = nbformat.reads(path.read_text(encoding="utf-8"), as_version=4)
+        client = NotebookClient(
+            notebook,
+            kernel_name=kernel_name,
+            kernel_manager_class=manager,
+            timeout=timeout,
+            record_timing=False,
+            resources={"metadata": {"path": str(path.parent)}},
+        )
+        try:
+            client.execute()
+        except CellExecutionError as exc:
+            raise AuthoringError(f"{path.name}: a cell raised; nothing written\n{exc}") from exc
+        for cell in notebook.cells:
+            for key in VOLATILE_CELL_METADATA:
+                cell.metadata.pop(key, None)
+        nbformat.validate(notebook)
+        nbformat.write(notebook, path)
+        written.append(path)
+    return written
+
+
 # -- the command ---------------------------------------------------------------------------------
 def generate(out_dir: Path | None = None, root: Path | str | None = None) -> list[Path]:
     """Write the student version of every ``solutions/NN_*.ipynb``; return the written paths.
@@ -261,10 +332,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Generate the student notebooks (notebooks/) from the instructor notebooks "
         "(solutions/) with nbgrader.",
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="generate")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{generate,execute}")
     gen = commands.add_parser("generate", help="write the student notebooks")
     gen.add_argument("--out", type=Path, default=None, help="output folder (default: notebooks/)")
     gen.add_argument("--root", type=Path, default=None, help="repository root (default: found from here)")
+    run = commands.add_parser("execute", help="rerun solution notebooks and store their outputs")
+    run.add_argument("names", nargs="*", help="notebook stems or numbers (default: all)")
+    run.add_argument("--root", type=Path, default=None, help="repository root (default: found from here)")
     child = commands.add_parser("_nbgrader")  # internal: the child process of generate
     child.add_argument("course", type=Path)
     child.add_argument("ids", nargs="+")
@@ -273,7 +347,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "_nbgrader":
         return _nbgrader_child(args.course, args.ids)
     try:
-        written = generate(args.out, args.root)
+        if args.command == "execute":
+            written = execute(args.names, args.root)
+        else:
+            written = generate(args.out, args.root)
     except AuthoringError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from operator import attrgetter
-from typing import TypeVar
+from typing import Any, TypeVar
 
 Node = TypeVar("Node", bound=Hashable)
 
@@ -88,3 +88,31 @@ def is_topological_order(
 ) -> bool:
     """True when ``order`` lists the graph under ``root`` with parents first."""
     return not topological_order_problems(order, root, parents)
+
+
+def share(child: Any, slot: int) -> Any:
+    """What ``child`` sends back to its parent number ``slot`` once ``child.grad`` is known.
+
+    The child's gradient times its local derivative with respect to that parent:
+    for a ``Value``, ``child.grad * child.partials[slot]``; for a ``Tensor``, the
+    child's op applying its own backward rule to ``child.grad``.
+    """
+    if hasattr(child, "partials"):  # the scalar engine stores its local derivatives
+        return child.grad * child.partials[slot]
+    needs = tuple(parent.requires_grad for parent in child.parents)  # the tensor engine: the op's rule
+    return child.op.vjp(child.grad, child.saved, needs)[slot]
+
+
+def shares(node: Any, root: Any) -> list[tuple[Any, Any]]:
+    """What ``node`` received from each of its uses in the graph under ``root``, after a backward pass.
+
+    One ``(child, share)`` pair per use, in the order of ``topological_order(root)``
+    (a child that uses ``node`` twice, as in ``x * x``, gives two pairs); see
+    ``share``. The shares add up to ``node.grad``: the merge rule, one term per use.
+    """
+    found = []
+    for child in topological_order(root):
+        if child.grad is None:
+            continue
+        found += [(child, share(child, slot)) for slot, parent in enumerate(child.parents) if parent is node]
+    return found

@@ -50,7 +50,7 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Patch
 from matplotlib.path import Path
 from matplotlib.textpath import text_to_path
 
-from bpcourse.graph import topological_order
+from bpcourse.graph import share, topological_order
 from bpcourse.scalar import SCALAR_OPS, Value
 
 __all__ = ["MAX_NODES", "draw_graph"]
@@ -67,7 +67,7 @@ ARROW_COLOUR = "#6b7280"
 TITLE_COLOUR, DATA_COLOUR, GRAD_COLOUR = "#111827", "#374151", "#9f1239"
 
 # -- sizes, in points (fonts) and inches (layout) at scale 1 ------------------------------
-TITLE_SIZE, BODY_SIZE, NOTE_SIZE, EDGE_LABEL_SIZE = 10.5, 9.0, 8.0, 8.5
+TITLE_SIZE, BODY_SIZE, NOTE_SIZE, EDGE_LABEL_SIZE, LEGEND_SIZE = 10.5, 9.0, 8.0, 8.5, 8.0
 LINE_SPACING = 1.45  # line height as a multiple of the font size
 BOX_PAD_X, BOX_PAD_Y = 0.14, 0.08  # inside a box, around its text
 LAYER_GAP = {"LR": 1.05, "TB": 0.75}  # between the boxes of consecutive layers
@@ -76,6 +76,7 @@ WAYPOINT_SIZE, WAYPOINT_GAP = 0.18, 0.12  # room taken by an arrow crossing a la
 MARGIN = 0.3
 MAX_FIGURE_INCHES = 40.0
 MIN_FIGURE_WIDTH = 5.0
+MAX_ENTRIES_SHOWN = 4  # a merge node's gradient and shares show their entries up to this size
 
 _DIRECTIONS = ("LR", "RL", "TB", "BT")
 
@@ -116,8 +117,17 @@ def _describe(array_or_number: Any) -> str:
     return f"[{_shape(array.shape)}]"
 
 
-def _grad_text(node: Any, grad: Any) -> str:
-    if getattr(node, "requires_grad", True) is False:
+def _entries(array: np.ndarray) -> str:
+    """The entries of a small array, 3 significant digits each: ``(0.745, -0.116, 1)ᵀ`` for a column."""
+    text = ", ".join(f"{float(v) + 0.0:.3g}" for v in array.ravel())
+    if array.ndim == 2 and array.shape[1] == 1:
+        return f"({text})ᵀ"
+    return f"[{text}]"
+
+
+def _grad_text(node: Any, grad: Any, entries: bool = False) -> str:
+    """The grad line of a box: a number, an array's entries (``entries``, small arrays) or its norm."""
+    if getattr(node, "requires_grad", True) is False or _is_constant(node):
         return "no grad"
     if grad is None:
         return "grad ?"
@@ -126,7 +136,26 @@ def _grad_text(node: Any, grad: Any) -> str:
     array = np.asarray(grad)
     if array.size == 1:
         return f"grad {_number(float(array.reshape(())))}"
+    if entries and array.size <= MAX_ENTRIES_SHOWN:
+        return f"grad {_entries(array)}"
     return f"grad ‖·‖ {_number(float(np.linalg.norm(array)))}"
+
+
+def _share_text(contribution: Any) -> str:
+    """The label of an edge leaving a merge node: the share it sends back (a column: one entry a line)."""
+    array = np.asarray(contribution)
+    if array.size == 1:
+        return f"{float(array.reshape(())) + 0.0:+.4g}"
+    if array.size <= MAX_ENTRIES_SHOWN and array.ndim == 2 and array.shape[1] == 1:
+        return "\n".join(f"{float(v) + 0.0:.3g}" for v in array.ravel())
+    if array.size <= MAX_ENTRIES_SHOWN:
+        return _entries(array)
+    return f"‖·‖ {_number(float(np.linalg.norm(array)))}"
+
+
+def _is_constant(node: Any) -> bool:
+    """A scalar leaf without a name: a number the formula used, like the 3 of ``3 * x``."""
+    return _is_scalar(node) and not node.parents and not node.label
 
 
 def _operand(parent: Any) -> str:
@@ -163,6 +192,8 @@ def _formula(node: Any) -> str:
 
 def _title(node: Any) -> str:
     label = str(node.label) if node.label else ""
+    if _is_constant(node):
+        return "constant"
     if not node.parents:
         return label
     formula = _formula(node)
@@ -177,7 +208,7 @@ class _Edge:
     parent: int
     child: int
     slot: int  # which of the child's parents this edge is
-    contribution: float | None = None  # child.grad * local partial, for scalar merge edges
+    contribution: Any = None  # what the child sends back along this edge (edges leaving a merge)
     items: list[int] = field(default_factory=list)  # layout items from parent to child
 
 
@@ -217,13 +248,14 @@ def _build_boxes(
     nodes: list[Any], edges: list[_Edge], root: Any, show_grad: bool, grads_known: bool, highlight: bool
 ) -> list[_Box]:
     uses = [0] * len(nodes)
-    sent: list[list[float]] = [[] for _ in nodes]
+    sent: list[list[Any]] = [[] for _ in nodes]
     for edge in edges:
         uses[edge.parent] += 1
         if edge.contribution is not None:
             sent[edge.parent].append(edge.contribution)
     boxes = []
     for i, node in enumerate(nodes):
+        merge = uses[i] > 1
         lines = []
         title = _title(node)
         if title:
@@ -231,11 +263,11 @@ def _build_boxes(
         lines.append(_Line(f"data {_describe(node.data)}", BODY_SIZE, DATA_COLOUR))
         if show_grad:
             grad = node.grad if grads_known else None
-            lines.append(_Line(_grad_text(node, grad), BODY_SIZE, GRAD_COLOUR))
-        merge = uses[i] > 1
+            lines.append(_Line(_grad_text(node, grad, entries=merge and highlight), BODY_SIZE, GRAD_COLOUR))
         if merge and highlight:
-            if show_grad and grads_known and sent[i] and len(sent[i]) <= 3:
-                note = _sum_text(sent[i])
+            scalars = all(np.size(c) == 1 for c in sent[i])
+            if show_grad and grads_known and sent[i] and len(sent[i]) <= 3 and scalars:
+                note = _sum_text([float(np.asarray(c).reshape(())) for c in sent[i]])
             else:
                 note = f"Σ of {uses[i]} contributions"
             lines.append(_Line(note, NOTE_SIZE, MERGE_EDGE, style="italic"))
@@ -299,8 +331,10 @@ class _Layout:
     minor: list[float]  # centre of each item across it
 
 
-def _layout(boxes: list[_Box], edges: list[_Edge], layer: list[int], horizontal: bool) -> _Layout:
-    n = len(boxes)
+def _waypoints(
+    edges: list[_Edge], layer: list[int], n: int
+) -> tuple[list[int], list[list[int]], list[list[int]]]:
+    """Items to lay out: the n boxes, then a waypoint per layer an edge crosses; their layers and links."""
     item_layer = list(layer)
     up: list[list[int]] = [[] for _ in range(n)]
     down: list[list[int]] = [[] for _ in range(n)]
@@ -316,11 +350,12 @@ def _layout(boxes: list[_Box], edges: list[_Edge], layer: list[int], horizontal:
             down[a].append(b)
             up[b].append(a)
         edge.items = chain
-    ranks: list[list[int]] = [[] for _ in range(max(layer) + 1)]
-    for item, lay in enumerate(item_layer):
-        ranks[lay].append(item)
+    return item_layer, up, down
 
-    # Ordering within layers: barycentre sweeps, keeping the best order seen.
+
+def _order_layers(ranks: list[list[int]], up: list[list[int]], down: list[list[int]]) -> list[list[int]]:
+    """Ordering within layers: barycentre sweeps, keeping the order with the fewest crossings seen."""
+
     def reorder(lay: int, neighbours: list[list[int]], ref: list[int]) -> None:
         where = {item: k for k, item in enumerate(ref)}
         current = {item: k for k, item in enumerate(ranks[lay])}
@@ -345,7 +380,16 @@ def _layout(boxes: list[_Box], edges: list[_Edge], layer: list[int], horizontal:
         count = _crossings(ranks, down)
         if count < best_crossings:
             best, best_crossings = [list(r) for r in ranks], count
-    ranks = best
+    return best
+
+
+def _layout(boxes: list[_Box], edges: list[_Edge], layer: list[int], horizontal: bool) -> _Layout:
+    n = len(boxes)
+    item_layer, up, down = _waypoints(edges, layer, n)
+    ranks: list[list[int]] = [[] for _ in range(max(layer) + 1)]
+    for item, lay in enumerate(item_layer):
+        ranks[lay].append(item)
+    ranks = _order_layers(ranks, up, down)
 
     # Sizes: along the layer axis (major) and across it (minor).
     def extent(item: int, across: bool) -> float:
@@ -420,55 +464,22 @@ def _bezier_point(p0: np.ndarray, c1: np.ndarray, c2: np.ndarray, p3: np.ndarray
     return s**3 * p0 + 3 * s * s * t * c1 + 3 * s * t * t * c2 + t**3 * p3
 
 
-def draw_graph(
-    root: Any,
-    ax: Axes | None = None,
-    *,
-    highlight_merges: bool = True,
-    title: str | None = None,
-    show_grad: bool = True,
-    rankdir: str = "LR",
-) -> Figure:
-    """Draw the computation graph under ``root`` (a ``Value`` or a ``Tensor``).
+@dataclass
+class _Canvas:
+    """Where the drawing goes: layout inches to the axes, and the factor fonts are scaled by."""
 
-    Each node is a box with its name and op, its value and its gradient; an
-    arrow runs from each parent to each child. Leaves, op nodes and merge
-    nodes (used more than once, so their gradient is a sum) have their own
-    colours, explained by a legend.
+    ax: Axes
+    scale: float
+    forward: np.ndarray  # unit vector from the inputs towards the output
+    across: np.ndarray  # unit vector along a layer
+    centre: list[np.ndarray]  # the centre of each box
 
-    Args:
-        root: the output node, usually a loss after ``root.backward()``.
-        ax: draw into this axes; by default a new figure sized to the graph.
-        highlight_merges: when gradients are known, label each arrow leaving a
-            merge node with the contribution it sends back (scalar graphs) and
-            spell out the sum in the box (or the number of terms, for tensors).
-        title: text above the graph.
-        show_grad: add a ``grad`` line to each box. Gradients count as unknown
-            ("grad ?") before the first ``backward()``; a scalar graph whose
-            root has gradient 0 is taken to be in that state.
-        rankdir: where the inputs go: "LR" (inputs left, output right), "RL",
-            "TB" (inputs on top) or "BT".
+    def pts(self, size: float) -> float:
+        return size * self.scale
 
-    Returns:
-        The matplotlib ``Figure``: it displays in Jupyter, and
-        ``fig.savefig("graph.png")`` or ``"graph.svg"`` writes it to a file.
 
-    Raises:
-        ValueError: for a graph of more than ``MAX_NODES`` nodes, or an unknown ``rankdir``.
-    """
-    if rankdir not in _DIRECTIONS:
-        raise ValueError(f"rankdir must be one of {', '.join(_DIRECTIONS)}, not {rankdir!r}")
-    nodes = topological_order(root)
-    if len(nodes) > MAX_NODES:
-        raise ValueError(
-            f"this graph has {len(nodes)} nodes, more than draw_graph can show legibly ({MAX_NODES}). "
-            "Draw a smaller graph: fewer layers or units, a batch of one, or a sub-expression "
-            "(draw_graph(node) shows only what node depends on)."
-        )
-    horizontal = rankdir in ("LR", "RL")
-    scalar = _is_scalar(root)
-    grads_known = root.grad is not None and not (scalar and root.grad == 0.0)
-
+def _graph_edges(nodes: list[Any], label_shares: bool) -> tuple[list[_Edge], list[list[int]]]:
+    """One edge per use of a parent (with the share it sends back, leaving a merge); each node's children."""
     index = {id(node): i for i, node in enumerate(nodes)}
     edges: list[_Edge] = []
     children: list[list[int]] = [[] for _ in nodes]
@@ -476,98 +487,65 @@ def draw_graph(
         for slot, parent in enumerate(node.parents):
             edges.append(_Edge(index[id(parent)], c, slot))
             children[index[id(parent)]].append(c)
-    uses = [len(kids) for kids in children]
-    label_edges = highlight_merges and grads_known and scalar
-    if label_edges:
+    if label_shares:
         for edge in edges:
-            if uses[edge.parent] > 1:
-                child = nodes[edge.child]
-                edge.contribution = child.grad * child.partials[edge.slot]
+            if len(children[edge.parent]) > 1:
+                edge.contribution = share(nodes[edge.child], edge.slot)
+    return edges, children
 
-    boxes = _build_boxes(nodes, edges, root, show_grad, grads_known, highlight_merges)
-    layer = _layers(nodes, index, children)
-    lay = _layout(boxes, edges, layer, horizontal)
 
-    # Map (major, minor) to (x, y): major grows from inputs to output.
-    def to_xy(major: float, minor: float) -> np.ndarray:
-        if rankdir == "LR":
-            return np.array([major, -minor])
-        if rankdir == "RL":
-            return np.array([-major, -minor])
-        if rankdir == "TB":
-            return np.array([minor, -major])
-        return np.array([minor, major])
+def _legend_entries(kinds: set[str], label_shares: bool, highlight: bool) -> list[tuple[Any, str]]:
+    entries: list[tuple[Any, str]] = [
+        (Patch(facecolor=LEAF_FACE, edgecolor=LEAF_EDGE), "leaf: input or constant"),
+        (Patch(facecolor=OP_FACE, edgecolor=OP_EDGE), "op node"),
+    ]
+    if "merge" not in kinds:
+        return entries
+    merge_box = Patch(facecolor=MERGE_FACE, edgecolor=MERGE_EDGE)
+    entries.append((merge_box, "merge node: used more than once, grads summed"))
+    if label_shares:
+        edge = "merge edge, labelled with the share it sends back: child.grad × ∂child/∂node"
+        entries.append((Line2D([], [], color=MERGE_EDGE, lw=1.6), edge))
+    elif highlight:
+        entries.append((Line2D([], [], color=MERGE_EDGE, lw=1.6), "edge leaving a merge node"))
+    return entries
 
-    forward = to_xy(1.0, 0.0) - to_xy(0.0, 0.0)  # unit vector from inputs towards output
-    across = to_xy(0.0, 1.0) - to_xy(0.0, 0.0)
-    centre = [to_xy(a, b) for a, b in zip(lay.major, lay.minor, strict=True)]
 
-    def half(i: int, along: bool) -> float:
-        box = boxes[i]
-        return (box.width if along == horizontal else box.height) / 2
+Extent = tuple[float, float, float, float]  # x0, x1, y0, y1 of the drawing, in layout inches
 
-    # Ports: arrows leave a box on its output side and enter on its input side,
-    # spread out across that side in the order of the boxes they come from or go to.
-    exit_offset: dict[int, float] = {}
-    entry_offset: dict[int, float] = {}
-    for i in range(len(boxes)):
-        outgoing = sorted(
-            (k for k, e in enumerate(edges) if e.parent == i),
-            key=lambda k: (lay.minor[edges[k].items[1]], edges[k].slot),
-        )
-        incoming = sorted(
-            (k for k, e in enumerate(edges) if e.child == i),
-            key=lambda k: (lay.minor[edges[k].items[-2]], edges[k].slot),
-        )
-        for group, offsets in ((outgoing, exit_offset), (incoming, entry_offset)):
-            spread = min(1.2 * half(i, False), 0.16 * (len(group) - 1))
-            for rank, k in enumerate(group):
-                offsets[k] = 0.0 if len(group) < 2 else spread * (rank / (len(group) - 1) - 0.5)
 
-    # Extent of the drawing, in layout inches.
+def _frame(
+    boxes: list[_Box],
+    centre: list[np.ndarray],
+    arc_room: float,
+    legend: list[tuple[Any, str]],
+    title: str | None,
+) -> tuple[Extent, int, float]:
+    """The drawing's extent (x0, x1, y0, y1) in layout inches, the legend's columns, the title's height."""
     corners = []
     for i, box in enumerate(boxes):
         corners.append(centre[i] - [box.width / 2, box.height / 2])
         corners.append(centre[i] + [box.width / 2, box.height / 2])
     low, high = np.min(corners, axis=0), np.max(corners, axis=0)
-    arc_room = 0.25 if any(len(n.parents) == 2 and n.parents[0] is n.parents[1] for n in nodes) else 0.0
     low, high = low - MARGIN - arc_room, high + MARGIN + arc_room
     low[1] += MARGIN / 2  # the legend below brings its own space
-    kinds = {box.kind for box in boxes}
-    legend_entries: list[tuple[Any, str]] = [
-        (Patch(facecolor=LEAF_FACE, edgecolor=LEAF_EDGE), "leaf: input or constant"),
-        (Patch(facecolor=OP_FACE, edgecolor=OP_EDGE), "op node"),
-    ]
-    if "merge" in kinds:
-        legend_entries.append(
-            (
-                Patch(facecolor=MERGE_FACE, edgecolor=MERGE_EDGE),
-                "merge node: used more than once, grads summed",
-            )
-        )
-        if label_edges:
-            legend_entries.append(
-                (
-                    Line2D([], [], color=MERGE_EDGE, lw=1.6),
-                    "merge edge, labelled child.grad × ∂child/∂node",
-                )
-            )
-        elif highlight_merges:
-            legend_entries.append((Line2D([], [], color=MERGE_EDGE, lw=1.6), "edge leaving a merge node"))
-    legend_size = 8.0
-    entry_widths = [0.55 + _text_width(_Line(text, legend_size, TITLE_COLOUR)) for _, text in legend_entries]
+    entry_widths = [0.55 + _text_width(_Line(text, LEGEND_SIZE, TITLE_COLOUR)) for _, text in legend]
     width = max(high[0] - low[0], MIN_FIGURE_WIDTH)
     columns = len(entry_widths)
     while columns > 1 and sum(sorted(entry_widths)[-columns:]) + 0.3 > width:
         columns -= 1
     rows = math.ceil(len(entry_widths) / columns)
-    legend_height = 0.2 + rows * legend_size * 1.9 / 72
+    legend_height = 0.2 + rows * LEGEND_SIZE * 1.9 / 72
     title_height = 0.45 if title else 0.0
     centre_x = (low[0] + high[0]) / 2
-    x0, x1 = centre_x - width / 2, centre_x + width / 2
-    y0, y1 = low[1] - legend_height, high[1] + title_height
-    natural = (x1 - x0, y1 - y0)
+    extent = (centre_x - width / 2, centre_x + width / 2, low[1] - legend_height, high[1] + title_height)
+    return extent, columns, title_height
 
+
+def _axes(ax: Axes | None, extent: Extent) -> tuple[Figure, Axes, float]:
+    """A new figure sized to the drawing, or the caller's axes; and the factor everything is scaled by."""
+    x0, x1, y0, y1 = extent
+    natural = (x1 - x0, y1 - y0)
     if ax is None:
         import matplotlib.pyplot as plt
 
@@ -588,19 +566,15 @@ def draw_graph(
     ax.set_ylim(y0, y1)
     ax.set_aspect("equal", adjustable="box")
     ax.set_axis_off()
+    return fig, ax, scale
 
-    def pts(size: float) -> float:
-        return size * scale
 
-    # Boxes and their text.
+def _draw_boxes(canvas: _Canvas, boxes: list[_Box]) -> None:
+    colours = {"leaf": (LEAF_FACE, LEAF_EDGE), "op": (OP_FACE, OP_EDGE), "merge": (MERGE_FACE, MERGE_EDGE)}
     for i, box in enumerate(boxes):
-        face, edge_colour = {
-            "leaf": (LEAF_FACE, LEAF_EDGE),
-            "op": (OP_FACE, OP_EDGE),
-            "merge": (MERGE_FACE, MERGE_EDGE),
-        }[box.kind]
+        face, edge_colour = colours[box.kind]
         pad = min(0.07, box.height / 4)
-        (cx, cy) = centre[i]
+        (cx, cy) = canvas.centre[i]
         patch = FancyBboxPatch(
             (cx - box.width / 2 + pad, cy - box.height / 2 + pad),
             box.width - 2 * pad,
@@ -608,21 +582,21 @@ def draw_graph(
             boxstyle=f"round,pad={pad}",
             facecolor=face,
             edgecolor=ROOT_EDGE if box.is_root else edge_colour,
-            linewidth=pts(2.2 if box.is_root else 1.2),
+            linewidth=canvas.pts(2.2 if box.is_root else 1.2),
             zorder=3,
             gid=f"bpcourse-node-{i}-{box.kind}",
         )
-        ax.add_patch(patch)
+        canvas.ax.add_patch(patch)
         top = cy + box.height / 2 - BOX_PAD_Y
         for line in box.lines:
             step = line.size * LINE_SPACING / 72.0
-            ax.text(
+            canvas.ax.text(
                 cx,
                 top - step / 2,
                 line.text,
                 ha="center",
                 va="center",
-                fontsize=pts(line.size),
+                fontsize=canvas.pts(line.size),
                 color=line.colour,
                 fontweight=line.weight,
                 fontstyle=line.style,
@@ -632,21 +606,59 @@ def draw_graph(
             )
             top -= step
 
-    # Arrows, each a chain of cubic Bézier segments (start, control, control, end).
+
+def _ports(canvas: _Canvas, boxes: list[_Box], edges: list[_Edge], minor: list[float], horizontal: bool):
+    """Where each edge leaves its parent and enters its child, spread across the box's side."""
+    exit_offset: dict[int, float] = {}
+    entry_offset: dict[int, float] = {}
+    for i, box in enumerate(boxes):
+        half_side = (box.height if horizontal else box.width) / 2
+        outgoing = sorted(
+            (k for k, e in enumerate(edges) if e.parent == i),
+            key=lambda k: (minor[edges[k].items[1]], edges[k].slot),
+        )
+        incoming = sorted(
+            (k for k, e in enumerate(edges) if e.child == i),
+            key=lambda k: (minor[edges[k].items[-2]], edges[k].slot),
+        )
+        for group, offsets in ((outgoing, exit_offset), (incoming, entry_offset)):
+            spread = min(1.2 * half_side, 0.16 * (len(group) - 1))
+            for rank, k in enumerate(group):
+                offsets[k] = 0.0 if len(group) < 2 else spread * (rank / (len(group) - 1) - 0.5)
+    return exit_offset, entry_offset
+
+
+Segment = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # a cubic Bézier: start, controls, end
+
+
+def _draw_arrows(
+    canvas: _Canvas,
+    boxes: list[_Box],
+    edges: list[_Edge],
+    minor: list[float],
+    horizontal: bool,
+    highlight: bool,
+) -> list[list[Segment]]:
+    """Each edge as a chain of cubic Bézier segments; returns the segments, for placing labels."""
+
+    def half(i: int) -> float:
+        return (boxes[i].width if horizontal else boxes[i].height) / 2
+
+    exit_offset, entry_offset = _ports(canvas, boxes, edges, minor, horizontal)
     pair_count: dict[tuple[int, int], int] = {}
     for edge in edges:
         pair_count[edge.parent, edge.child] = pair_count.get((edge.parent, edge.child), 0) + 1
-    from_merge = [box.kind == "merge" and highlight_merges for box in boxes]
-    shapes: list[list[tuple[np.ndarray, ...]]] = []
+    forward, across, centre = canvas.forward, canvas.across, canvas.centre
+    shapes: list[list[Segment]] = []
     for k, edge in enumerate(edges):
-        start = centre[edge.parent] + forward * half(edge.parent, True) + across * exit_offset[k]
-        end = centre[edge.child] - forward * half(edge.child, True) + across * entry_offset[k]
-        emphasis = from_merge[edge.parent]
+        start = centre[edge.parent] + forward * half(edge.parent) + across * exit_offset[k]
+        end = centre[edge.child] - forward * half(edge.child) + across * entry_offset[k]
+        emphasis = highlight and boxes[edge.parent].kind == "merge"
         style = {
             "arrowstyle": "-|>,head_length=0.55,head_width=0.28",
-            "mutation_scale": pts(11),
+            "mutation_scale": canvas.pts(11),
             "color": MERGE_EDGE if emphasis else ARROW_COLOUR,
-            "linewidth": pts(1.5 if emphasis else 1.1),
+            "linewidth": canvas.pts(1.5 if emphasis else 1.1),
             "zorder": 2,
             "shrinkA": 0,
             "shrinkB": 0,
@@ -671,30 +683,28 @@ def draw_graph(
             verts = [points[0]] + [v for seg in segments for v in seg[1:]]
             codes = [Path.MOVETO] + [Path.CURVE4] * (3 * len(segments))
             arrow = FancyArrowPatch(path=Path(np.array(verts), codes), **style)
-        ax.add_patch(arrow)
+        canvas.ax.add_patch(arrow)
         shapes.append(segments)
+    return shapes
 
-    # Labels on merge edges: the first spot along the edge (nearest the merge node
-    # first) that covers neither a box nor another label.
+
+def _label_edges(canvas: _Canvas, boxes: list[_Box], edges: list[_Edge], shapes: list[list[Segment]]) -> None:
+    """Each share on its edge: the first spot along it (nearest the merge first) that covers nothing."""
     taken = [
-        (
-            centre[i][0] - b.width / 2,
-            centre[i][1] - b.height / 2,
-            centre[i][0] + b.width / 2,
-            centre[i][1] + b.height / 2,
-        )
-        for i, b in enumerate(boxes)
+        (c[0] - b.width / 2, c[1] - b.height / 2, c[0] + b.width / 2, c[1] + b.height / 2)
+        for c, b in zip(canvas.centre[: len(boxes)], boxes, strict=True)
     ]
     for k, edge in enumerate(edges):
         if edge.contribution is None:
             continue
-        text = f"{edge.contribution + 0.0:+.4g}"
-        half_w = (_text_width(_Line(text, EDGE_LABEL_SIZE, MERGE_EDGE, weight="bold")) + 0.14) / 2
-        half_h = (EDGE_LABEL_SIZE * 1.25 / 72 + 0.1) / 2
+        text = _share_text(edge.contribution)
+        rows = text.split("\n")
+        widest = max(_text_width(_Line(row, EDGE_LABEL_SIZE, MERGE_EDGE, weight="bold")) for row in rows)
+        half_w = (widest + 0.14) / 2
+        half_h = (len(rows) * EDGE_LABEL_SIZE * 1.25 / 72 + 0.1) / 2
         segments = shapes[k]
-        spots = [(0, t) for t in (0.5, 0.35, 0.65, 0.25, 0.75, 0.15, 0.85)]
+        spots = [(0, t) for t in (0.5, 0.35, 0.65, 0.25, 0.75, 0.15, 0.85, 0.1, 0.9)]
         spots += [(j, t) for j in range(1, len(segments)) for t in (0.5, 0.3, 0.7)]
-
         best_spot, best_area = None, math.inf
         for j, t in spots:
             x, y = _bezier_point(*segments[j], t)
@@ -705,45 +715,109 @@ def draw_graph(
                 break
         x, y = best_spot
         taken.append((x - half_w, y - half_h, x + half_w, y + half_h))
-        ax.text(
+        frame = {"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": MERGE_EDGE}
+        canvas.ax.text(
             x,
             y,
             text,
             ha="center",
             va="center",
-            fontsize=pts(EDGE_LABEL_SIZE),
+            fontsize=canvas.pts(EDGE_LABEL_SIZE),
             fontweight="bold",
             color=MERGE_EDGE,
             zorder=5,
             parse_math=False,
             gid=f"bpcourse-edge-label-{k}",
-            bbox={
-                "boxstyle": "round,pad=0.2",
-                "facecolor": "white",
-                "edgecolor": MERGE_EDGE,
-                "linewidth": pts(0.8),
-            },
+            bbox={**frame, "linewidth": canvas.pts(0.8)},
         )
 
-    if title:
-        ax.text(
-            centre_x,
-            y1 - title_height / 2 - 0.05,
-            title,
-            ha="center",
-            va="center",
-            fontsize=pts(12),
-            fontweight="bold",
-            color=TITLE_COLOUR,
-            parse_math=False,
+
+def _directions(rankdir: str) -> tuple[np.ndarray, np.ndarray]:
+    """Unit vectors from the inputs towards the output, and along a layer, for ``rankdir``."""
+    forward = {"LR": (1.0, 0.0), "RL": (-1.0, 0.0), "TB": (0.0, -1.0), "BT": (0.0, 1.0)}[rankdir]
+    across = {"LR": (0.0, -1.0), "RL": (0.0, -1.0), "TB": (1.0, 0.0), "BT": (1.0, 0.0)}[rankdir]
+    return np.array(forward), np.array(across)
+
+
+def draw_graph(
+    root: Any,
+    ax: Axes | None = None,
+    *,
+    highlight_merges: bool = True,
+    title: str | None = None,
+    show_grad: bool = True,
+    rankdir: str = "LR",
+) -> Figure:
+    """Draw the computation graph under ``root`` (a ``Value`` or a ``Tensor``).
+
+    Each node is a box with its name and op, its value and its gradient; an
+    arrow runs from each parent to each child. Leaves, op nodes and merge
+    nodes (used more than once, so their gradient is a sum) have their own
+    colours, explained by a legend. A scalar leaf without a label is drawn as
+    a constant (a number the formula used, like the 3 of ``3 * x``), without a
+    gradient.
+
+    Args:
+        root: the output node, usually a loss after ``root.backward()``.
+        ax: draw into this axes; by default a new figure sized to the graph.
+        highlight_merges: when gradients are known, label each arrow leaving a
+            merge node with the share it sends back, and show the merge node's
+            gradient so that the sum can be read: numbers for scalars (the box
+            spells out the sum), the entries of arrays of up to
+            ``MAX_ENTRIES_SHOWN`` entries, the norm of larger ones.
+        title: text above the graph.
+        show_grad: add a ``grad`` line to each box. Gradients count as unknown
+            ("grad ?") before the first ``backward()``; a scalar graph whose
+            root has gradient 0 is taken to be in that state.
+        rankdir: where the inputs go: "LR" (inputs left, output right), "RL",
+            "TB" (inputs on top) or "BT".
+
+    Returns:
+        The matplotlib ``Figure``: it displays in Jupyter, and
+        ``fig.savefig("graph.png")`` or ``"graph.svg"`` writes it to a file.
+
+    Raises:
+        ValueError: for a graph of more than ``MAX_NODES`` nodes, or an unknown ``rankdir``.
+    """
+    if rankdir not in _DIRECTIONS:
+        raise ValueError(f"rankdir must be one of {', '.join(_DIRECTIONS)}, not {rankdir!r}")
+    nodes = topological_order(root)
+    if len(nodes) > MAX_NODES:
+        raise ValueError(
+            f"this graph has {len(nodes)} nodes, more than draw_graph can show legibly ({MAX_NODES}). "
+            "Draw a smaller graph: fewer layers or units, a batch of one, or a sub-expression "
+            "(draw_graph(node) shows only what node depends on)."
         )
+    horizontal = rankdir in ("LR", "RL")
+    grads_known = root.grad is not None and not (_is_scalar(root) and root.grad == 0.0)
+    label_shares = highlight_merges and grads_known
+    edges, children = _graph_edges(nodes, label_shares)
+    boxes = _build_boxes(nodes, edges, root, show_grad, grads_known, highlight_merges)
+    index = {id(node): i for i, node in enumerate(nodes)}
+    lay = _layout(boxes, edges, _layers(nodes, index, children), horizontal)
+
+    forward, across = _directions(rankdir)
+    centre = [forward * major + across * minor for major, minor in zip(lay.major, lay.minor, strict=True)]
+    arc_room = 0.25 if any(len(n.parents) == 2 and n.parents[0] is n.parents[1] for n in nodes) else 0.0
+    legend = _legend_entries({box.kind for box in boxes}, label_shares, highlight_merges)
+    extent, columns, title_height = _frame(boxes, centre, arc_room, legend, title)
+    fig, ax, scale = _axes(ax, extent)
+    canvas = _Canvas(ax, scale, forward, across, centre)
+
+    _draw_boxes(canvas, boxes)
+    shapes = _draw_arrows(canvas, boxes, edges, lay.minor, horizontal, highlight_merges)
+    _label_edges(canvas, boxes, edges, shapes)
+    if title:
+        x0, x1, _, y1 = extent
+        ax.text((x0 + x1) / 2, y1 - title_height / 2 - 0.05, title, ha="center", va="center",
+                fontsize=canvas.pts(12), fontweight="bold", color=TITLE_COLOUR, parse_math=False)  # fmt: skip
     ax.legend(
-        [handle for handle, _ in legend_entries],
-        [text for _, text in legend_entries],
+        [handle for handle, _ in legend],
+        [text for _, text in legend],
         loc="lower center",
         bbox_to_anchor=(0.5, 0.0),
         ncol=columns,
-        fontsize=pts(legend_size),
+        fontsize=canvas.pts(LEGEND_SIZE),
         frameon=False,
         handlelength=1.6,
         columnspacing=1.2,

@@ -300,8 +300,8 @@ def grads_become_none(root: Node) -> None:
 
 
 BACKWARD_MISTAKES = {
-    "added (parent.grad += ...)": overwrites_at_merges,
-    "start with root.grad = 1.0": forgets_the_seed,
+    "added to what the parent already holds": overwrites_at_merges,
+    "setting the root's gradient to 1": forgets_the_seed,
     "visited parents first": forward_order,
     "without the local derivatives": forgets_local_grads,
     "belongs to the child's other parent": swaps_local_grads,

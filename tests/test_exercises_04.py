@@ -110,7 +110,7 @@ MISTAKES = [
     Mistake("softmax", naive_softmax, ("contains NaN", "exp overflows", "subtract each column's max"),
             wrong=(LARGE_LINE, BATCH_LINE)),
     Mistake("softmax", lambda z: _shifted(z, z.max(), 0),
-            ("contains NaN", "the max was taken over the whole array", "axis=0, keepdims=True"),
+            ("contains NaN", "the max was taken over the whole array", "taken down axis 0"),
             wrong=(BATCH_LINE,)),
     Mistake("softmax", lambda z: _shifted(z, z.max(axis=1, keepdims=True), 1),
             ("normalised along the wrong axis",), wrong=("probabilities",)),

@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import hypothesis.strategies as st
+import numpy as np
 from hypothesis import HealthCheck, given, settings
 
-from bpcourse.graph import is_topological_order, topological_order, topological_order_problems
+from bpcourse.graph import is_topological_order, shares, topological_order, topological_order_problems
 from bpcourse.scalar import Value
 from bpcourse.scalar import topological_order as scalar_topological_order
 
@@ -241,3 +242,28 @@ def test_scalar_engine_order_is_valid(root: Value) -> None:
     assert {id(n) for n in order} == {id(n) for n in topological_order(root)}
     if len(order) > 1:
         assert not is_topological_order(order[::-1], root)
+
+
+# -- shares: what each use of a node sends back ---------------------------------------------------
+def test_shares_of_the_worked_example_add_up_to_the_gradient() -> None:
+    x, y = Value(2.0, "x"), Value(-1.5, "y")
+    u = x * y
+    v = u + y
+    loss = v**2
+    loss.backward()
+    found = shares(y, loss)
+    assert [child for child, _ in found] == [u, v]
+    assert [share for _, share in found] == [-18.0, -9.0]  # 2v·x through u, 2v·1 through v
+    assert sum(share for _, share in found) == y.grad
+    assert shares(x, loss) == [(u, x.grad)]  # one use, one share
+
+
+def test_shares_of_a_tensor_used_three_times() -> None:
+    from bpcourse.tensor import Tensor
+
+    x = Tensor(np.array([[0.5], [-1.0], [2.0]]), label="x")
+    h = x + (x * x).tanh()  # x feeds the product twice and the sum once
+    h.backward(np.array([[1.0], [2.0], [-0.5]]))
+    found = shares(x, h)
+    assert len(found) == 3 and all(share.shape == x.shape for _, share in found)
+    np.testing.assert_allclose(sum(share for _, share in found), x.grad, rtol=1e-12)

@@ -233,6 +233,47 @@ def test_tensor_graph():
     assert "grad 1" in shown  # the loss, a single entry
 
 
+def test_tensor_merge_edges_show_the_shares_and_the_box_their_sum():
+    rng = np.random.default_rng(0)
+    x = Tensor(rng.standard_normal((3, 1)), label="x")
+    w = Tensor(rng.standard_normal((3, 3)), requires_grad=False, label="W")
+    h = x + (w @ x).tanh()
+    h.label = "h"
+    h.backward(rng.standard_normal((3, 1)))
+    fig = draw_graph(h)
+    labels = [t.get_text() for t in texts(fig, "bpcourse-edge-label-")]
+    assert len(labels) == 2  # x is used twice: by W @ x and by the sum
+    columns = [np.array([float(v) for v in label.split("\n")]) for label in labels]
+    assert all(column.shape == (3,) for column in columns)  # a column: one entry a line
+    np.testing.assert_allclose(sum(columns), x.grad.ravel(), atol=2e-2)  # 3 significant digits each
+    shown = {t.get_text() for t in texts(fig, "bpcourse-text-")}
+    grad_line = next(s for s in shown if s.startswith("grad ("))
+    np.testing.assert_allclose(
+        [float(v) for v in grad_line.removeprefix("grad (").removesuffix(")ᵀ").split(", ")],
+        x.grad.ravel(),
+        rtol=5e-3,
+    )
+
+
+def test_larger_tensor_merges_show_norms():
+    x = Tensor(np.linspace(-1.0, 1.0, 12).reshape(6, 2), label="x")
+    total = (x + x.tanh()).sum()
+    total.backward()
+    labels = [t.get_text() for t in texts(draw_graph(total), "bpcourse-edge-label-")]
+    assert len(labels) == 2 and all(label.startswith("‖·‖ ") for label in labels)
+
+
+def test_an_unlabelled_scalar_leaf_is_drawn_as_a_constant_without_gradient():
+    x = Value(1.5, "x")
+    z = 3 * x
+    z.label = "z"
+    z.backward()
+    shown = [t.get_text() for t in texts(draw_graph(z), "bpcourse-text-")]
+    assert "constant" in shown and "data 3" in shown
+    assert shown.count("no grad") == 1  # the 3, and only the 3
+    assert "grad 3" in shown  # dz/dx
+
+
 def test_tensor_graph_before_backward():
     t = Tensor(np.ones((2, 2)), label="t")
     s = (t * t).sum()

@@ -187,7 +187,8 @@ NOT_RESTORED = (
 )
 ROWS_ONLY = (
     "theta[i] is a whole row when theta has two or more axes, so this moved a row at a time. Probe every "
-    "single entry: loop over np.ndindex(theta.shape), or over a flat view theta.reshape(-1)"
+    "single entry: one index per entry, with as many numbers in it as theta has axes (or a flat view "
+    "of theta, one entry per position)"
 )
 
 NUMERICAL_GRADIENT = Exercise(
@@ -213,13 +214,14 @@ NUMERICAL_GRADIENT = Exercise(
         M(
             "aliased_zero",
             "every entry is 0: both probes were the same array as theta (plus = theta does not copy), so "
-            "f was evaluated twice at the same point. Use theta.copy() for each probe",
+            "f was evaluated twice at the same point. Give each probe an array of its own (a copy), or "
+            "move theta's entry and put it back",
             lambda f, theta, h: (np.zeros_like(theta),),
         ),
         M(
             "aliased_half",
             "plus = theta and minus = theta are one and the same array, so moving minus undid plus: this is "
-            "(f(θ + h eᵢ) - f(θ)) / (2h). Use theta.copy() for each probe",
+            "(f(θ + h eᵢ) - f(θ)) / (2h). Give each probe an array of its own (a copy)",
             _aliased_half,
         ),
         M(
@@ -230,7 +232,7 @@ NUMERICAL_GRADIENT = Exercise(
         M(
             "flattened",
             "the values are right but flat: the gradient has the shape of theta (start from "
-            "np.zeros_like(theta), or reshape the result to theta.shape)",
+            "an array of theta's shape, or give the result that shape at the end)",
             lambda f, theta, h: (_gradient_reference(f, theta, h)[0].reshape(-1),),
         ),
         M("rows_only", ROWS_ONLY, lambda f, theta, h: (_rows_only(f, theta, h),)),
@@ -335,7 +337,7 @@ JACOBIAN_FORWARD_MODE = Exercise(
         M(
             "columns_stacked_as_rows",
             "each forward pass gives a COLUMN of J (J e_j, shape (m,)); stacked as rows they make Jᵀ, of "
-            "shape (n, m): stack them side by side, np.stack(columns, axis=1)",
+            "shape (n, m): put them side by side, one column per pass, to get J of shape (m, n)",
             lambda f_jvp, x, m: (jacobian_by_jvp(f_jvp.tensor_function(), x).T,),
         ),
         M(
@@ -366,7 +368,8 @@ JACOBIAN_REVERSE_MODE = Exercise(
         M(
             "rows_stacked_as_columns",
             "each reverse pass gives a ROW of J (Jᵀ e_i = the i-th row, shape (n,)); stacked as columns "
-            "they make Jᵀ, of shape (n, m): stack them one under the other, np.stack(rows, axis=0)",
+            "they make Jᵀ, of shape (n, m): put them one under the other, one row per pass, to get J of "
+            "shape (m, n)",
             lambda f_vjp, x, m: (jacobian_by_vjp(f_vjp.tensor_function(), x).T,),
         ),
     ),

@@ -251,7 +251,8 @@ TOPOLOGICAL_ORDER = Exercise(
 
 # -- backward(root) ----------------------------------------------------------------------------
 NO_SEED = (
-    "every gradient is still 0, the root's too: start with root.grad = 1.0 (dL/dL = 1); "
+    "every gradient is still 0, the root's too: the backward pass starts by setting the root's gradient "
+    "to 1 (dL/dL = 1); "
     "every other gradient is a multiple of it"
 )
 BAD_SEED = "root.grad is {got:.4g} but should be 1.0 (dL/dL = 1)"
@@ -262,16 +263,17 @@ FORWARD_ORDER = (
 )
 OVERWRITTEN = (
     "feeds {k} children, and its gradient equals just one of their contributions: at a merge "
-    "the contributions must be added (parent.grad += ...); assigning (parent.grad = ...) keeps "
+    "the contributions must be added to what the parent already holds; assigning replaces it and keeps "
     "only the last one"
 )
 NO_LOCAL = (
-    "got its children's gradients without the local derivatives: each contribution is "
-    "child.grad * child.local_grads[i], where parents[i] is this node"
+    "got its children's gradients without the local derivatives: each contribution is the child's "
+    "gradient times the child's local derivative with respect to this node (the entry of local_grads at "
+    "this node's position in the child's parents)"
 )
 SWAPPED_LOCAL = (
-    "got the local derivative that belongs to the child's other parent: local_grads[i] goes "
-    "with parents[i] (zip them together)"
+    "got the local derivative that belongs to the child's other parent: local_grads and parents are "
+    "aligned, the local derivative at each position belongs to the parent at the same position"
 )
 LEFT_AT_ZERO = (
     "still has gradient 0 although its children have gradients to pass on: visit every node, "
@@ -280,7 +282,8 @@ LEFT_AT_ZERO = (
 NOT_FINITE = "every gradient should be a finite float (did a .grad get something that is not a number?)"
 WRONG_SUM = (
     "has the wrong gradient although its children's are right: it should be the sum over its "
-    "children of child.grad * child.local_grads[i] (upstream times local)"
+    "children of the child's gradient times the child's local derivative with respect to it (upstream "
+    "times local)"
 )
 
 
@@ -411,7 +414,7 @@ BACKWARD = Exercise(
     points=3,
     make_inputs=lambda rng: {"root": random_graph(rng)[0]},
     judge=_judge_backward,
-    revisit="the backward loop: seed the root, walk the order reversed, += at merges",
+    revisit="the backward loop: seed the root, walk the order reversed, add up at merges",
     trials=3,
     # Its input is a graph of minigraph nodes: minigraph stays open, all but its conversion to Values.
     refuses=ENGINE + GRAPH_ANSWERS + TEST_FUNCTIONS + REFERENCES,

@@ -51,7 +51,7 @@ from bpcourse.tensor import Tensor, affine, softmax_cross_entropy
 
 NOTEBOOK = "05_minibatches_and_training"
 
-SUM_OVER_BATCH = "G.sum(axis=1, keepdims=True)"
+SUM_OVER_BATCH = "the columns of G added up (along axis 1) into one column"
 
 
 # -- affine backward on a batch ------------------------------------------------------------------
@@ -95,8 +95,8 @@ WRONG_AXIS = (
 )
 LAST_EXAMPLE_ONLY = (
     "this is the contribution of the last example alone: W and b are used by every column, so the B "
-    "per-example contributions ADD UP (a loop over columns must +=, not =); G Xᵀ and "
-    f"{SUM_OVER_BATCH} do the adding for you"
+    "per-example contributions ADD UP (a loop over the columns must add each one to the total, not "
+    "replace it); the product G Xᵀ and the sum over G's columns do the adding for you"
 )
 EXTRA_ONE_OVER_B = (
     "this is B times too small: the 1/B of a mean loss belongs to the loss, and it is already inside G "
@@ -105,7 +105,7 @@ EXTRA_ONE_OVER_B = (
 AFFINE_SHAPE_HINT = (
     "Write the shape under each factor: W is (m, n), X is (n, B), G is (m, B). The gradient of X is "
     "Wᵀ G, shape (n, B) (W G does not fit unless m = n); the gradient of W is G Xᵀ, shape (m, n), a "
-    f"product that sums over the batch; db = {SUM_OVER_BATCH}"
+    f"product that sums over the batch; db is {SUM_OVER_BATCH}, shape (m, 1)"
 )
 
 AFFINE_BACKWARD_BATCH = Exercise(
@@ -130,7 +130,8 @@ AFFINE_BACKWARD_BATCH = Exercise(
         M("db_averaged_flat", BIAS_AVERAGED, lambda G, X, W: (None, G.mean(axis=1), None)),
         M(
             "db_flat",
-            f"db lost its second axis: keep it a column of shape (m, 1) like b, {SUM_OVER_BATCH}",
+            "db lost its second axis: the sum over G's columns must stay a column of shape (m, 1) like b, "
+            "not a flat (m,) array",
             lambda G, X, W: (None, G.sum(axis=1), None),
         ),
         M("db_wrong_axis", WRONG_AXIS, lambda G, X, W: (None, G.sum(axis=0, keepdims=True), None)),
@@ -280,8 +281,8 @@ SOFTMAX_CE_BATCH = Exercise(
         ),
         M(
             "mean_over_all_entries",
-            "np.mean over the whole (K, B) array divides by K·B; the mean is over the B examples only: "
-            "-Σ Y ⊙ log P / B",
+            "a mean over the whole (K, B) array divides by K·B; the mean is over the B examples only: "
+            "sum the cross-entropies of the B columns, then divide by B",
             lambda Z, Y: (_mean_ce(Z, Y) / Z.shape[0], None),
         ),
         M(
@@ -297,7 +298,7 @@ SOFTMAX_CE_BATCH = Exercise(
         M(
             "softmax_wrong_axis",
             "softmax was normalised along the wrong axis: each COLUMN is one example, and its K "
-            "probabilities must sum to 1: normalise with axis=0, not across the batch",
+            "probabilities must sum to 1: normalise down axis 0, not across the batch",
             _wrong_axis,
         ),
     ),
@@ -471,7 +472,7 @@ MLP_LOSS_AND_GRADS = Exercise(
         M(
             "bias_not_summed",
             "this bias gradient has one column per example: b is added to every column, so its gradient "
-            "sums δ over the batch, δ.sum(axis=1, keepdims=True), shape (h, 1) or (K, 1) like b",
+            "sums δ over the batch: δ's columns added up into one column, shape (h, 1) or (K, 1) like b",
             _mlp_variant(bias=lambda D: D, affects=("b1", "b2")),
         ),
         M(
@@ -507,7 +508,7 @@ MLP_LOSS_AND_GRADS = Exercise(
         ),
         M(
             "loss_mean_over_all_entries",
-            "np.mean over the whole (K, B) array divides by K·B; the mean is over the B examples only",
+            "a mean over the whole (K, B) array divides by K·B; the mean is over the B examples only",
             _mlp_loss_variant(lambda loss, k, batch: loss / k),
         ),
         M(

@@ -146,12 +146,13 @@ POW_BACKWARD = Exercise(
         Misconception("forgot_upstream", FORGOT_UPSTREAM, lambda upstream, x, n: (n * x ** (n - 1),)),
         Misconception(
             "kept_exponent",
-            "the power rule lowers the exponent by one: n * x**(n - 1), not n * x**n",
+            "the power rule lowers the exponent by one: the local derivative of xⁿ is n·xⁿ⁻¹, not n·xⁿ",
             lambda upstream, x, n: (upstream * n * x**n,),
         ),
         Misconception(
             "dropped_factor_n",
-            "the factor n in front is missing: d(x**n)/dx = n * x**(n - 1)",
+            "the factor n in front is missing: the local derivative of xⁿ is n·xⁿ⁻¹, "
+            "n times the lowered power",
             lambda upstream, x, n: (upstream * x ** (n - 1),),
         ),
     ),
@@ -215,13 +216,14 @@ TANH_BACKWARD = Exercise(
         Misconception("forgot_upstream", FORGOT_UPSTREAM, lambda upstream, out: (1.0 - out * out,)),
         Misconception(
             "tanh_of_output",
-            "tanh was applied again to the cached output: 1 - tanh(z)**2 needs z, the input; "
-            "with the cached output a = tanh(z) it is simply 1 - a**2",
+            "tanh was applied again to the cached output: 1 − tanh²(z) needs z, the input; "
+            "written with the cached output a = tanh(z) it is simply 1 − a²",
             lambda upstream, out: (upstream * (1.0 - math.tanh(out) ** 2),),
         ),
         Misconception(
             "not_squared",
-            "the derivative of tanh is 1 - tanh², so with the cached output it is 1 - out**2 (squared)",
+            "the derivative of tanh is 1 − tanh², so written with the cached output it is 1 − out², "
+            "with out squared",
             lambda upstream, out: (upstream * (1.0 - out),),
         ),
     ),

@@ -150,7 +150,7 @@ OVERFLOW = (
 GLOBAL_MAX = (
     "the max was taken over the whole array: a column whose logits sit far below the largest logit "
     "of the batch underflows to 0/0 = NaN. The shift must be a constant per column, so subtract each "
-    "column's own max: z.max(axis=0, keepdims=True)"
+    "column's own max, taken down axis 0 and kept as a row of shape (1, B), lined up with the columns"
 )
 
 # Order matters for answers that break down into NaN: the global max and the row max leave the same
@@ -161,18 +161,18 @@ SOFTMAX_MISCONCEPTIONS = (
     M(
         "rows",
         "normalised along the wrong axis: these rows sum to 1, but each COLUMN is one example and must "
-        "sum to 1 (sum over axis=0 with keepdims=True)",
+        "sum to 1 (sum down axis 0, keeping one sum per column)",
         _quiet(lambda z: (_naive_softmax(z - z.max(axis=1, keepdims=True), axis=1),)),
     ),
     M(
         "whole_array",
-        "the whole batch sums to 1 here: normalise each column on its own (sum over axis=0 with "
-        "keepdims=True), one example per column",
+        "the whole batch sums to 1 here: normalise each column on its own (sum down axis 0, keeping "
+        "one sum per column), one example per column",
         _quiet(lambda z: (_naive_softmax(z - z.max(), axis=None),)),
     ),
     M(
         "row_max",
-        "the shift subtracted from the logits must be ONE number per column (the column max, axis=0): "
+        "the shift subtracted from the logits must be ONE number per column (the column max, down axis 0): "
         "subtracting different numbers from the entries of a column changes its softmax",
         _quiet(lambda z: (_naive_softmax(z - z.max(axis=1, keepdims=True)),)),
     ),

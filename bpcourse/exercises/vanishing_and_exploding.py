@@ -359,12 +359,12 @@ LAYER_GRAD_NORMS = Exercise(
         M(
             "bias_gradient",
             "these are the norms of dL/db^l, which adds δ^l's columns up first; measure the whole (n_l, B) "
-            "array δ^l, the Frobenius norm √(Σ_ik δ_ik²) (np.linalg.norm of the matrix)",
+            "array δ^l, the Frobenius norm √(Σ_ik δ_ik²), one number for the whole matrix",
             lambda Ws, bs, x, y, activation: _norms(Ws, bs, x, y, activation, measure="bias"),
         ),
         M(
             "squared",
-            "these are squared norms: ‖δ‖ = √(Σ δ²), the square root of the sum of squares (np.linalg.norm)",
+            "these are squared norms: ‖δ‖ = √(Σ δ²), the square root of the sum of squares",
             lambda Ws, bs, x, y, activation: _norms(Ws, bs, x, y, activation, measure="squared"),
         ),
     ),
@@ -422,22 +422,21 @@ def _fixed_seed(fan_out: int, fan_in: int, scheme: str, rng: np.random.Generator
 
 
 IGNORES_RNG = (
-    "two generators in the same state gave different matrices: the draws do not come from rng. Draw with "
-    "rng.standard_normal(...) (or rng.normal), not np.random.randn / np.random.normal or a generator made "
-    "inside the function: the caller's rng is what makes an initialisation reproducible"
+    "two generators in the same state gave different matrices: the draws do not come from rng. Draw from "
+    "the generator you are given, not from numpy's global random functions or a generator made inside "
+    "the function: the caller's rng is what makes an initialisation reproducible"
 )
 FIXED_SEED = (
     "the matrix is the same whatever rng is: draw from the rng you are given; a generator seeded inside "
-    "the function (np.random.default_rng(0)) ignores it"
+    "the function, with a seed of its own, ignores it"
 )
 
 INIT_MISCONCEPTIONS = (
     M(
         "std_set_to_variance",
         "the spread is far too small: the scheme gives the VARIANCE, and a standard normal draw is "
-        "multiplied by the standard deviation, its square root: "
-        "rng.standard_normal(shape) * np.sqrt(variance) (rng.normal's second argument is the standard "
-        "deviation too)",
+        "multiplied by the standard deviation, its square root (a normal's scale parameter is the "
+        "standard deviation too, not the variance)",
         _std_set_to_variance,
     ),
     M(
@@ -450,7 +449,7 @@ INIT_MISCONCEPTIONS = (
     M(
         "uniform_bound_is_std",
         "a uniform U(−r, r) has variance r²/3, not r²: with r = σ the variance is 3 times too small. Draw "
-        "rng.standard_normal(shape) * σ (or, for a uniform, take r = √3 σ)",
+        "a standard normal scaled by σ (or, for a uniform, take r = √3 σ)",
         _uniform_bound_std,
     ),
     M(
@@ -622,7 +621,7 @@ def _scheme_line(exercise: Exercise, call: Call, rng: np.random.Generator, schem
     if abs(mean) > MEAN_ATOL * spread:
         return Line(what, False, (
             f"the entries do not average 0 (their mean is {mean / spread:+.2g} times their standard "
-            "deviation): draw from a ZERO-mean distribution, rng.standard_normal(shape) * σ"
+            "deviation): draw from a ZERO-mean distribution, a standard normal scaled by σ"
         ))  # fmt: skip
     ratios = [float(np.var(w)) for w in per_matrix]
     if any(abs(r - 1.0) > VARIANCE_RTOL for r in ratios):
@@ -636,11 +635,11 @@ def _scheme_line(exercise: Exercise, call: Call, rng: np.random.Generator, schem
     if abs(kurtosis - UNIFORM_KURTOSIS) <= KURTOSIS_ATOL:
         return Line(what, True, (
             "accepted: a uniform draw with the right variance (the uniform form of the scheme). The exercise "
-            "asks for a normal, rng.standard_normal(shape) * σ; both give the variance the argument needs"
+            "asks for a normal, a standard normal scaled by σ; both give the variance the argument needs"
         ))  # fmt: skip
     return Line(what, True, (
         "accepted: the mean and the variance are right, but the entries are not normally distributed "
-        "(their tails are off); the exercise asks for rng.standard_normal(shape) * σ"
+        "(their tails are off); the exercise asks for a normal: a standard normal scaled by σ"
     ))  # fmt: skip
 
 
@@ -750,8 +749,9 @@ def _residual_variant(
 
 MISSING_MERGE_SUM = (
     "dx is missing the identity path: x reaches h twice, straight through the skip and through F, and the "
-    "two contributions ADD at the merge: dx = u + Wᵀ (u ⊙ (1 − a²)). Without the u the gradient is too "
-    "small (the missing merge sum), and in a deep stack it vanishes"
+    "two contributions ADD at the merge; the skip hands u back unchanged, and it is not in this dx. Without "
+    "it the sum lacks a term, so its value is off (too small or too large, depending on the signs), and "
+    "in a deep stack the gradient vanishes as in a plain network"
 )
 
 RESIDUAL_BLOCK_BACKWARD = Exercise(
