@@ -12,7 +12,11 @@ Each op is one class in ``TENSOR_OPS`` holding, side by side:
 
 Conventions of the course: column vectors, z = W x + b with W of shape (m, n),
 a batch X of shape (n, B) with one example per column, b of shape (m, 1)
-broadcast across the columns.
+broadcast across the columns. Beyond them the engine follows numpy: any bias
+that broadcasts to W X, and ``@`` with 1-D or stacked (batched) operands, get
+the gradient numpy's broadcasting implies (``unbroadcast`` sums the copies);
+shapes numpy would refuse are refused in the forward pass, naming the op and
+the shapes.
 
 Gradient policy, as in PyTorch: ``backward()`` adds into the ``.grad`` of
 leaves (parameters and inputs created with ``requires_grad=True``), reusing
@@ -191,20 +195,68 @@ class Neg(TensorOp):
 
 
 # -- linear algebra -------------------------------------------------------------------
+def _matmul(a: np.ndarray, b: np.ndarray, op: str, names: tuple[str, str]) -> np.ndarray:
+    """``a @ b``, or a ValueError naming ``op``, the operands and their shapes (not numpy's gufunc text)."""
+    try:
+        return a @ b
+    except ValueError:
+        raise _matmul_shape_error(a.shape, b.shape, op, names) from None
+
+
+def _matmul_shape_error(
+    sa: tuple[int, ...], sb: tuple[int, ...], op: str, names: tuple[str, str]
+) -> ValueError:
+    """Why numpy's matmul refuses operands of shapes ``sa`` and ``sb``, in the course's words."""
+    an, bn = names
+    where = f"{op}: {an} has shape {sa} and {bn} has shape {sb}"
+    if not sa or not sb:
+        return ValueError(f"{where}; a matrix product needs at least one axis on each side (use * to scale)")
+    inner = sb[-2] if len(sb) >= 2 else sb[0]
+    if sa[-1] != inner:
+        axis = "rows" if len(sb) >= 2 else "entries"
+        return ValueError(f"{where}: {an} has {sa[-1]} columns but {bn} has {inner} {axis}; they must agree")
+    return ValueError(f"{where}: their batch axes {sa[:-2]} and {sb[:-2]} do not broadcast")
+
+
+def _matmul_vjp(
+    g: np.ndarray, a: np.ndarray, b: np.ndarray, needs: Sequence[bool]
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """dL/dA = G Bᵀ and dL/dB = Aᵀ G for Z = A @ B, under numpy's matmul rules.
+
+    A 1-D left operand (n,) is used as a row (1, n) and a 1-D right operand
+    (n,) as a column (n, 1), and numpy drops that axis from Z: put it back in
+    G, apply the 2-D rules, and drop it from the gradient again. Stacked
+    (batched) products broadcast their leading axes: ``unbroadcast`` sums the
+    gradient of an operand used for several matrices of the stack.
+    """
+    if a.ndim == 2 and b.ndim == 2:  # the course's case, and a training step's hot path
+        return (g @ b.T if needs[0] else None, a.T @ g if needs[1] else None)
+    a2 = a[np.newaxis, :] if a.ndim == 1 else a
+    b2 = b[:, np.newaxis] if b.ndim == 1 else b
+    if b.ndim == 1:
+        g = np.expand_dims(g, -1)
+    if a.ndim == 1:
+        g = np.expand_dims(g, -2)
+    return (
+        unbroadcast(g @ np.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape) if needs[0] else None,
+        unbroadcast(np.swapaxes(a2, -1, -2) @ g, b2.shape).reshape(b.shape) if needs[1] else None,
+    )
+
+
 @register
 class MatMul(TensorOp):
-    """Z = A B;  dL/dA = G Bᵀ, dL/dB = Aᵀ G."""
+    """Z = A B;  dL/dA = G Bᵀ, dL/dB = Aᵀ G (numpy's rules for 1-D and stacked operands)."""
 
     name, symbol = "matmul", "@"
 
     @staticmethod
     def forward(a, b):
-        return a @ b, (a, b)
+        return _matmul(a, b, "matmul", ("A", "B")), (a, b)
 
     @staticmethod
     def vjp(g, saved, needs):
         a, b = saved
-        return (g @ b.T if needs[0] else None, a.T @ g if needs[1] else None)
+        return _matmul_vjp(g, a, b, needs)
 
     @staticmethod
     def jvp(tangents, saved):
@@ -212,33 +264,53 @@ class MatMul(TensorOp):
         return tangents[0] @ b + a @ tangents[1]
 
 
+def _broadcasts_to(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
+    """True when an array of ``shape`` broadcasts to ``target`` without changing it."""
+    return len(shape) <= len(target) and all(
+        n == 1 or n == m for n, m in zip(reversed(shape), reversed(target), strict=False)
+    )
+
+
 @register
 class Affine(TensorOp):
     """Z = W X + b, W (m, n), X (n, B), b (m, 1) broadcast over the B columns.
 
     With G = dL/dZ (m, B):  dL/dW = G Xᵀ,  dL/db = Σ_columns G,  dL/dX = Wᵀ G.
+    Any bias that broadcasts to W X works ((m, B), (1, B), (B,), (): b's
+    gradient sums G over the copies, by ``unbroadcast``), and W X follows the
+    matmul op's rules (a 1-D x gives a 1-D z, of shape (m,)).
     """
 
     name, symbol = "affine", "Wx+b"
 
     @staticmethod
     def forward(w, x, b):
-        return w @ x + b, (w, x)
+        wx = _matmul(w, x, "affine", ("W", "X"))
+        if not _broadcasts_to(b.shape, wx.shape):
+            raise _bias_shape_error(w.shape, x.shape, b.shape, wx.shape)
+        return wx + b, (w, x, b.shape)
 
     @staticmethod
     def vjp(g, saved, needs):
-        w, x = saved
-        return (
-            g @ x.T if needs[0] else None,
-            w.T @ g if needs[1] else None,
-            g.sum(axis=1, keepdims=True) if needs[2] else None,
-        )
+        w, x, b_shape = saved
+        return (*_matmul_vjp(g, w, x, needs), unbroadcast(g, b_shape) if needs[2] else None)
 
     @staticmethod
     def jvp(tangents, saved):
-        w, x = saved
+        w, x, _ = saved
         tw, tx, tb = tangents
         return tw @ x + w @ tx + tb
+
+
+def _bias_shape_error(
+    sw: tuple[int, ...], sx: tuple[int, ...], sb: tuple[int, ...], swx: tuple[int, ...]
+) -> ValueError:
+    """The bias would change the shape of W X (numpy would broadcast W X to a bigger array instead)."""
+    usual = f"({swx[-2]}, 1)" if len(swx) >= 2 else str(swx)
+    return ValueError(
+        f"affine: b has shape {sb}, which does not broadcast to the shape {swx} of W X "
+        f"(W {sw}, X {sx}); one bias per output is b of shape {usual}"
+    )
 
 
 # -- reductions and shape ---------------------------------------------------------------
@@ -735,7 +807,12 @@ def apply(op: type[TensorOp], *inputs: Tensor | ArrayLike, **params: Any) -> Ten
 
 
 def affine(W: Tensor | ArrayLike, x: Tensor | ArrayLike, b: Tensor | ArrayLike) -> Tensor:
-    """z = W x + b: W (m, n), x (n, 1) or a batch (n, B), b (m, 1) -> (m, 1) or (m, B)."""
+    """z = W x + b: W (m, n), x (n, 1) or a batch (n, B), b (m, 1) -> (m, 1) or (m, B).
+
+    b may have any shape that broadcasts to W x ((m, B), (1, B), (B,), () ...);
+    other shapes, and W and x whose sizes do not fit, are refused with a
+    ValueError naming the shapes. W x follows numpy's matmul (a 1-D x gives (m,)).
+    """
     return apply(Affine, W, x, b)
 
 

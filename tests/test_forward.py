@@ -166,6 +166,18 @@ TENSOR_CASES = [
     TensorCase("neg", "-x", lambda x: -x, normal(3, 2)),
     TensorCase("matmul", "x (2,3) @ c (3,4)", lambda x, c: x @ c, normal(2, 3), (normal(3, 4),)),
     TensorCase("matmul", "c (2,3) @ x (3,4)", lambda x, c: c @ x, normal(3, 4), (normal(2, 3),)),
+    TensorCase("matmul", "c (3,3) @ x (3,)", lambda x, c: c @ x, normal(3), (normal(3, 3),)),
+    TensorCase("matmul", "x (3,3) @ c (3,)", lambda x, c: x @ c, normal(3, 3), (normal(3),)),
+    TensorCase("matmul", "x (2,3,4) @ c (4,2)", lambda x, c: x @ c, normal(2, 3, 4), (normal(4, 2),)),
+    TensorCase("matmul", "c (2,3,4) @ x (4,2)", lambda x, c: c @ x, normal(4, 2), (normal(2, 3, 4),)),
+    TensorCase(
+        "affine",
+        "b (1,4) varies",
+        lambda b, w, x: affine(w, x, b),
+        normal(1, 4),
+        (normal(3, 2), normal(2, 4)),
+        lambda b, w, x: w @ x + b,
+    ),
     TensorCase(
         "affine",
         "W varies",

@@ -158,6 +158,16 @@ CASES = [
     Case("matmul", "(4,1) @ (1,3)", lambda a, b: a @ b, (normal(4, 1), normal(1, 3))),
     Case("matmul", "const (2,3) @ x (3,4)", lambda x, a: a @ x, (normal(3, 4),), (normal(2, 3),)),
     Case("matmul", "x (2,3) @ const (3,4)", lambda x, b: x @ b, (normal(2, 3),), (normal(3, 4),)),
+    # matmul under numpy's rules: 1-D operands promoted, stacked operands broadcast
+    Case("matmul", "(3,3) @ (3,) square", lambda a, b: a @ b, (normal(3, 3), normal(3))),
+    Case("matmul", "(2,3) @ (3,)", lambda a, b: a @ b, (normal(2, 3), normal(3))),
+    Case("matmul", "(3,) @ (3,4)", lambda a, b: a @ b, (normal(3), normal(3, 4))),
+    Case("matmul", "(3,) @ (3,)", lambda a, b: a @ b, (normal(3), normal(3))),
+    Case("matmul", "(2,3,4) @ (4,5)", lambda a, b: a @ b, (normal(2, 3, 4), normal(4, 5))),
+    Case("matmul", "(3,4) @ (2,4,5)", lambda a, b: a @ b, (normal(3, 4), normal(2, 4, 5))),
+    Case("matmul", "(2,1,3,4) @ (3,4,2)", lambda a, b: a @ b, (normal(2, 1, 3, 4), normal(3, 4, 2))),
+    Case("matmul", "(3,) @ (2,3,4)", lambda a, b: a @ b, (normal(3), normal(2, 3, 4))),
+    Case("matmul", "(2,3,4) @ (4,)", lambda a, b: a @ b, (normal(2, 3, 4), normal(4))),
     # affine: W (m, n), X (n, B), b (m, 1)
     Case(
         "affine",
@@ -171,6 +181,31 @@ CASES = [
         "W(2,3) x(3,1) + b(2,1)",
         affine,
         (normal(2, 3), normal(3, 1), normal(2, 1)),
+        reference=lambda w, x, b: w @ x + b,
+    ),
+    # affine: every bias that broadcasts to W X, a 1-D x, a stack of batches
+    *(
+        Case(
+            "affine",
+            f"W(4,3) X(3,5) + b{shape}",
+            affine,
+            (normal(4, 3), normal(3, 5), normal(*shape)),
+            reference=lambda w, x, b: w @ x + b,
+        )
+        for shape in ((4, 5), (1, 1), (1, 5), (5,), (1,), ())
+    ),
+    Case(
+        "affine",
+        "W(4,3) x(3,) + b(4,)",
+        affine,
+        (normal(4, 3), normal(3), normal(4)),
+        reference=lambda w, x, b: w @ x + b,
+    ),
+    Case(
+        "affine",
+        "W(4,3) X(2,3,5) + b(4,1)",
+        affine,
+        (normal(4, 3), normal(2, 3, 5), normal(4, 1)),
         reference=lambda w, x, b: w @ x + b,
     ),
     # reductions
@@ -630,3 +665,74 @@ def test_an_op_without_its_backward_rule_is_refused():
     with pytest.raises(TypeError, match="must define its own vjp rule"):
         register(HalfDone)
     assert "half_done" not in TENSOR_OPS
+
+
+# -- shapes beyond the course's: numpy's rules or a clear refusal -----------------------------------
+def test_matmul_with_a_vector_and_a_square_matrix() -> None:
+    """A (3, 3) @ v (3,): dL/dA = G vᵀ has the rows of v, dL/dv = Aᵀ G (G = ones for a sum)."""
+    a, v = Tensor(np.eye(3)), Tensor([1.0, 2.0, 3.0])
+    (a @ v).sum().backward()
+    np.testing.assert_array_equal(a.grad, [[1.0, 2.0, 3.0]] * 3)
+    np.testing.assert_array_equal(v.grad, [1.0, 1.0, 1.0])
+
+
+BIAS_SHAPES: dict[str, Callable[[int, int], tuple[int, ...]]] = {
+    "(m,1)": lambda m, batch: (m, 1),
+    "(m,B)": lambda m, batch: (m, batch),
+    "(1,1)": lambda m, batch: (1, 1),
+    "(1,B)": lambda m, batch: (1, batch),
+    "(B,)": lambda m, batch: (batch,),
+    "(1,)": lambda m, batch: (1,),
+    "()": lambda m, batch: (),
+}
+
+
+@pytest.mark.parametrize("batch", [1, 5])
+@pytest.mark.parametrize("bias", list(BIAS_SHAPES))
+def test_affine_bias_of_every_shape_that_broadcasts(bias: str, batch: int, rng: np.random.Generator) -> None:
+    m, n = 4, 3
+    arrays = [rng.standard_normal(s) for s in ((m, n), (n, batch), BIAS_SHAPES[bias](m, batch))]
+    weights = rng.standard_normal((m, batch))
+    tensors = [Tensor(a) for a in arrays]
+    affine(*tensors).backward(weights)
+    for i, t in enumerate(tensors):
+        expected = autograd.grad(lambda w, x, b: anp.sum((w @ x + b) * weights), i)(*arrays)
+        assert t.grad.shape == arrays[i].shape
+        np.testing.assert_allclose(t.grad, expected, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize(
+    ("w", "x", "b"),
+    [
+        ((4, 3), (3, 5), (3, 1)),  # b has the rows of X, not of W
+        ((4, 3), (3, 5), (4, 5, 1)),  # would turn z into a stack
+        ((4, 3), (3, 5), (2, 4, 5)),
+        ((4, 3), (3,), (4, 1)),  # a 1-D x gives z (4,): a column bias would make it (4, 4)
+        ((3, 3), (3,), (3, 1)),
+    ],
+)
+def test_affine_refuses_a_bias_that_would_change_the_shape_of_wx(w, x, b) -> None:
+    W, X, B = (Tensor(np.ones(s)) for s in (w, x, b))
+    with pytest.raises(ValueError, match=r"affine: b has shape") as raised:
+        affine(W, X, B)
+    assert str(b) in str(raised.value) and str(w) in str(raised.value) and str(x) in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("op", "a", "b", "words"),
+    [
+        ("matmul", (3, 4), (5, 2), "A has 4 columns but B has 5 rows"),
+        ("matmul", (3, 4), (5,), "A has 4 columns but B has 5 entries"),
+        ("matmul", (2, 3, 4), (3, 4, 2), "batch axes (2,) and (3,) do not broadcast"),
+        ("matmul", (), (3, 4), "at least one axis"),
+        ("affine", (3, 4), (5, 2), "W has 4 columns but X has 5 rows"),
+    ],
+)
+def test_shape_mismatch_in_a_product_names_the_op_operands_and_shapes(op, a, b, words) -> None:
+    x, y = Tensor(np.ones(a)), Tensor(np.ones(b))
+    names = ("A", "B") if op == "matmul" else ("W", "X")
+    with pytest.raises(ValueError) as raised:
+        x @ y if op == "matmul" else affine(x, y, np.zeros((a[0], 1)))
+    text = str(raised.value)
+    assert text.startswith(f"{op}: {names[0]} has shape {a} and {names[1]} has shape {b}"), text
+    assert words in text, text
