@@ -512,35 +512,58 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=0, keepdims=True)
 
 
+def _batch_size(op: str, a: np.ndarray, what: str, rows: str) -> int:
+    """B, the number of columns of a loss's input (1 for a single vector), refusing empty inputs.
+
+    Softmax over no classes has no value and an empty batch has no mean loss:
+    both would otherwise end in numpy's empty-reduction error or in a NaN.
+    """
+    if a.ndim > 2:
+        raise ValueError(
+            f"{op}: {what} have shape {a.shape}; expected at most 2 axes: {rows} down the rows, "
+            "one example per column"
+        )
+    if a.ndim >= 1 and a.shape[0] == 0:
+        raise ValueError(f"{op}: {what} have shape {a.shape}: no {rows} (zero rows); need at least one")
+    if a.ndim == 2 and a.shape[1] == 0:
+        raise ValueError(f"{op}: {what} have shape {a.shape}: an empty batch (B = 0) has no mean loss")
+    return a.shape[1] if a.ndim == 2 else 1
+
+
 @register
 class SoftmaxCrossEntropy(TensorOp):
     """L = -(1/B) Σ_k Σ_i Y[i,k] log softmax(Z[:,k])_i for logits Z (K, B).
 
-    Y holds one label distribution per column (one-hot or soft; each column
-    sums to 1). Fused through log-sum-exp: dL/dZ = (P - Y) / B.
+    Y holds one label distribution per column (one-hot or soft). Fused through
+    log-sum-exp: dL/dZ = (P ⊙ s - Y) / B, with s the sum of each column of Y.
+    For distributions s = 1 and this is the familiar (P - Y) / B; labels whose
+    columns do not sum to 1 still get their true gradient.
     """
 
     name, symbol = "softmax_ce", "softmax-CE"
 
     @staticmethod
     def forward(z, y=None):
+        if z.ndim == 0:
+            raise ValueError("softmax_ce: logits Z have shape (); expected (K, B), K classes down the rows")
+        batch = _batch_size("softmax_ce", z, "logits Z", "classes")
         shifted = z - z.max(axis=0, keepdims=True)
         e = np.exp(shifted)
         norm = e.sum(axis=0, keepdims=True)
         log_p = shifted - np.log(norm)
-        batch = z.shape[1] if z.ndim == 2 else 1
         loss = -(y * log_p).sum() / batch
-        return np.asarray(loss, dtype=z.dtype), (e / norm, y, batch)
+        mass = y.sum(axis=0, keepdims=True)  # s: 1 per column for distributions
+        return np.asarray(loss, dtype=z.dtype), (e / norm, y, mass, batch)
 
     @staticmethod
     def vjp(g, saved, needs):
-        p, y, batch = saved
-        return ((p - y) * (g / batch),)
+        p, y, mass, batch = saved
+        return ((p * mass - y) * (g / batch),)
 
     @staticmethod
     def jvp(tangents, saved):
-        p, y, batch = saved
-        return np.asarray(((p - y) * tangents[0]).sum() / batch)
+        p, y, mass, batch = saved
+        return np.asarray(((p * mass - y) * tangents[0]).sum() / batch)
 
 
 @register
@@ -551,8 +574,8 @@ class MeanSquaredError(TensorOp):
 
     @staticmethod
     def forward(a, y=None):
+        batch = _batch_size("mse", a, "outputs a", "outputs")
         diff = a - y
-        batch = a.shape[1] if a.ndim == 2 else 1
         return np.asarray(0.5 * (diff * diff).sum() / batch, dtype=a.dtype), (diff, batch)
 
     @staticmethod
@@ -819,11 +842,12 @@ def affine(W: Tensor | ArrayLike, x: Tensor | ArrayLike, b: Tensor | ArrayLike) 
 def softmax_cross_entropy(z: Tensor, y: ArrayLike) -> Tensor:
     """Mean cross-entropy of softmax(z) against labels y, both (K, B) (or (K, 1)).
 
-    y holds a distribution per column: one-hot or soft, each column summing to 1.
+    y holds a distribution per column: one-hot or soft, each column summing to 1
+    (other labels get the gradient of this formula too, see SoftmaxCrossEntropy).
     """
     labels = np.asarray(y, dtype=z.dtype)
     if labels.shape != z.shape:
-        raise ValueError(f"labels have shape {labels.shape}, logits have {z.shape}")
+        raise ValueError(f"softmax_ce: labels Y have shape {labels.shape}, logits Z have shape {z.shape}")
     return apply(SoftmaxCrossEntropy, z, y=labels)
 
 
@@ -831,7 +855,7 @@ def mse(a: Tensor, y: ArrayLike) -> Tensor:
     """(1/B) Σ_k ½‖a_k - y_k‖² over the B columns of a and y (both (m, B))."""
     target = np.asarray(y, dtype=a.dtype)
     if target.shape != a.shape:
-        raise ValueError(f"targets have shape {target.shape}, outputs have {a.shape}")
+        raise ValueError(f"mse: targets y have shape {target.shape}, outputs a have shape {a.shape}")
     return apply(MeanSquaredError, a, y=target)
 
 

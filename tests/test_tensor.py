@@ -281,6 +281,14 @@ CASES = [
         (one_hot(3, 1),),
         ref_softmax_ce,
     ),
+    Case(
+        "softmax_ce",
+        "labels not summing to 1 (4,5)",
+        softmax_cross_entropy,
+        (normal(4, 5, scale=2.0),),
+        (positive(4, 5),),
+        ref_softmax_ce,
+    ),
     Case("mse", "(3,5)", mse, (normal(3, 5),), (normal(3, 5),), ref_mse),
     Case("mse", "(2,1)", mse, (normal(2, 1),), (normal(2, 1),), ref_mse),
 ]
@@ -736,3 +744,25 @@ def test_shape_mismatch_in_a_product_names_the_op_operands_and_shapes(op, a, b, 
     text = str(raised.value)
     assert text.startswith(f"{op}: {names[0]} has shape {a} and {names[1]} has shape {b}"), text
     assert words in text, text
+
+
+@pytest.mark.parametrize(
+    ("shape", "words"),
+    [((0, 5), "no classes"), ((0,), "no classes"), ((3, 0), "empty batch"), ((2, 3, 4), "at most 2 axes")],
+)
+def test_softmax_ce_refuses_empty_or_stacked_logits(shape, words) -> None:
+    with pytest.raises(ValueError, match=r"softmax_ce: logits Z have shape") as raised:
+        softmax_cross_entropy(Tensor(np.zeros(shape)), np.zeros(shape))
+    assert str(shape) in str(raised.value) and words in str(raised.value)
+
+
+def test_mse_refuses_an_empty_batch() -> None:
+    with pytest.raises(ValueError, match=r"mse: outputs a have shape \(3, 0\): an empty batch"):
+        mse(Tensor(np.zeros((3, 0))), np.zeros((3, 0)))
+
+
+def test_softmax_ce_with_labels_not_summing_to_one_gets_the_true_gradient() -> None:
+    """L = -Σ y log p with y = (2, 0) at z = 0: dL/dz = p Σy - y = (0.5·2 - 2, 0.5·2 - 0) = (-1, 1)."""
+    z = Tensor(np.zeros((2, 1)))
+    softmax_cross_entropy(z, [[2.0], [0.0]]).backward()
+    np.testing.assert_allclose(z.grad, [[-1.0], [1.0]], rtol=1e-15)
