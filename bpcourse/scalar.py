@@ -91,7 +91,9 @@ def _relu(x: float) -> tuple[float, float]:
     # relu'(0) is taken as 0; a gradient check treats 0 as a kink (kinks.py).
     if kinks.active is not None:
         kinks.note(x > 0.0)
-    return (x, 1.0) if x > 0.0 else (0.0, 0.0)
+    if x > 0.0:
+        return x, 1.0
+    return (0.0, 0.0) if x <= 0.0 else (x, x)  # NaN is neither: it stays NaN, value and slope
 
 
 @dataclass(frozen=True)

@@ -444,7 +444,10 @@ class Log(TensorOp):
 
 @register
 class ReLU(TensorOp):
-    """a = max(0, z);  dL/dz = g ⊙ 1[z > 0] (the mask comes from z, the pre-activation)."""
+    """a = max(0, z);  dL/dz = g ⊙ 1[z > 0] (the mask comes from z, the pre-activation).
+
+    At a NaN entry of z both a and the gradient are NaN: a NaN stays visible.
+    """
 
     name, symbol = "relu", "relu"
 
@@ -452,6 +455,9 @@ class ReLU(TensorOp):
     def forward(z):
         mask = z > 0  # the cache: one byte per entry, and g * mask is the cheapest backward
         kinks.note(mask)
+        nan = np.isnan(z)
+        if nan.any():  # z > 0 is False at NaN, which would hide it: a float mask carries it instead
+            mask = np.where(nan, np.nan, mask).astype(z.dtype)
         return np.maximum(z, 0), mask
 
     @staticmethod

@@ -9,6 +9,7 @@ autograd's.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -101,6 +102,11 @@ def test_derivative_gives_value_and_slope(rng: np.random.Generator) -> None:
 
 def test_dual_relu_at_zero_follows_the_same_convention() -> None:
     assert derivative(lambda v: v.relu(), 0.0) == (0.0, 0.0)
+
+
+def test_dual_relu_of_nan_is_nan() -> None:
+    value, slope = derivative(lambda v: v.relu(), math.nan)
+    assert math.isnan(value) and math.isnan(slope)
 
 
 # -- tensor: jvp and vjp rules of every op ------------------------------------------------------

@@ -314,6 +314,13 @@ def test_pow_takes_a_constant_exponent_only() -> None:
     assert (out.data, x.grad) == (8.0, 12.0)
 
 
+def test_relu_of_nan_is_nan_and_so_is_its_slope() -> None:
+    x = Value(math.nan)
+    out = x.relu()
+    out.backward()
+    assert math.isnan(out.data) and math.isnan(x.grad)
+
+
 def test_leaf_parents_and_partials_follow_the_rules_table() -> None:
     x, y = Value(3.0), Value(-2.0)
     z = x / y

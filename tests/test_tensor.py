@@ -766,3 +766,12 @@ def test_softmax_ce_with_labels_not_summing_to_one_gets_the_true_gradient() -> N
     z = Tensor(np.zeros((2, 1)))
     softmax_cross_entropy(z, [[2.0], [0.0]]).backward()
     np.testing.assert_allclose(z.grad, [[-1.0], [1.0]], rtol=1e-15)
+
+
+def test_relu_propagates_nan() -> None:
+    z = Tensor(np.array([np.nan, 2.0, -1.0, 0.0]))
+    out = z.relu()
+    out.backward(np.ones(4))
+    np.testing.assert_array_equal(out.data, [np.nan, 2.0, 0.0, 0.0])
+    np.testing.assert_array_equal(z.grad, [np.nan, 1.0, 0.0, 0.0])
+    np.testing.assert_array_equal(out.op.jvp([np.ones(4)], out.saved), [np.nan, 1.0, 0.0, 0.0])
