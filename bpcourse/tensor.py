@@ -21,7 +21,11 @@ the shapes.
 Gradient policy, as in PyTorch: ``backward()`` adds into the ``.grad`` of
 leaves (parameters and inputs created with ``requires_grad=True``), reusing
 the same buffer from step to step; ``zero_grad`` fills it with zeros. Interior
-nodes hold the gradient of the latest pass.
+nodes hold the gradient of the latest pass. ``backward()`` refuses a result
+that has no graph (made under ``no_grad`` or from constants only) and a graph
+one of whose tensors had its ``.data`` reassigned or updated in place with an
+augmented assignment (``p.data -= lr * p.grad``) after the graph was built:
+every tensor counts those updates (its version), as PyTorch does.
 """
 
 from __future__ import annotations
@@ -605,9 +609,23 @@ class Tensor:
     ``op`` the row of ``TENSOR_OPS`` that made it (None for a leaf).
     ``tangent``, when set on an input, is pushed forward through every op
     (forward mode): ``out.tangent`` is then J·tangent.
+
+    ``Tensor(array)`` copies the array, so that updating the tensor in place
+    (``SGD.step``) never changes the caller's array. ``copy=False`` shares the
+    caller's memory instead when no dtype conversion is needed: for a large
+    input that is only read (a batch), at the price that an in-place update of
+    the tensor changes the caller's array too.
+
+    Assigning ``data`` (``p.data = new`` or ``p.data -= lr * p.grad``) counts
+    as one update of the tensor (its version): ``backward()`` refuses a graph
+    built before an update of one of its tensors. Writing into the array itself
+    (``p.data[0] = 1``, or through another name for it) is not seen.
     """
 
-    __slots__ = ("data", "grad", "parents", "op", "saved", "requires_grad", "label", "tangent", "_owns_grad")
+    __slots__ = (
+        "_data", "_version", "_versions", "grad", "parents", "op", "saved", "requires_grad", "label",
+        "tangent", "_owns_grad",
+    )  # fmt: skip
     __array_priority__ = 1000  # so that ndarray + Tensor defers to Tensor.__radd__
 
     def __init__(
@@ -617,11 +635,14 @@ class Tensor:
         label: str = "",
         dtype: Any = None,
         tangent: ArrayLike | None = None,
+        copy: bool = True,
     ) -> None:
         array = np.asarray(data)
         if dtype is None:
             dtype = array.dtype if array.dtype in (np.float32, np.float64) else np.float64
-        self.data = array.astype(dtype, copy=False)
+        self._data = np.array(array, dtype=dtype) if copy else array.astype(dtype, copy=False)
+        self._version = 0
+        self._versions: tuple[int, ...] = ()
         self.grad: np.ndarray | None = None
         self.parents: tuple[Tensor, ...] = ()
         self.op: type[TensorOp] | None = None
@@ -630,6 +651,23 @@ class Tensor:
         self.label = label
         self.tangent = None if tangent is None else np.asarray(tangent, dtype=dtype).reshape(self.data.shape)
         self._owns_grad = False
+
+    @property
+    def data(self) -> np.ndarray:
+        """The forward value (an array of this tensor's shape and dtype)."""
+        return self._data
+
+    @data.setter
+    def data(self, value: ArrayLike) -> None:
+        # `p.data -= step` updates the array in place and then assigns it back: either way the
+        # values a graph built earlier saw are gone, and the version says so.
+        self._data = np.asarray(value)
+        self._version += 1
+
+    @property
+    def version(self) -> int:
+        """How many times ``data`` was assigned (an augmented assignment counts) since construction."""
+        return self._version
 
     # -- array-like conveniences ------------------------------------------------------
     @property
@@ -733,7 +771,20 @@ class Tensor:
         ``upstream`` defaults to 1 for a single-entry tensor (a loss). Nodes are
         visited in reverse topological order; each applies its op's vjp rule
         and the contributions a node receives from its children are summed.
+
+        Raises RuntimeError, before any gradient is touched, when this tensor
+        has no graph and no gradient to receive (it was computed under
+        ``no_grad`` or from constants only: as in PyTorch, rather than doing
+        nothing and leaving every ``.grad`` as it was), and when a tensor of the
+        graph was updated after the graph was built (see ``Tensor``).
         """
+        if not self.requires_grad:
+            raise RuntimeError(
+                f"backward(): {self!r} has no graph to go back through: it was computed under no_grad() "
+                "or from constants only (Tensors with requires_grad=False and plain arrays), so no "
+                "gradient would reach anything. Compute it outside no_grad() from at least one Tensor "
+                "with requires_grad=True."
+            )
         if upstream is None:
             if self.data.size != 1:
                 raise ValueError(
@@ -745,6 +796,9 @@ class Tensor:
         if upstream.shape != self.shape:
             raise ValueError(f"upstream gradient has shape {upstream.shape}, output has {self.shape}")
         order = topological_order(self)
+        for node in order:
+            if node.op is not None:
+                _check_current(node)
         for node in order:
             if node.op is not None:
                 node.grad = None
@@ -779,6 +833,23 @@ class Tensor:
         zero_grad(node for node in topological_order(self) if node.op is None)
 
 
+def _check_current(node: Tensor) -> None:
+    """Refuse a node whose inputs were updated after it was computed.
+
+    Its cache holds the old values (a mask, an activation, the inputs of a
+    product), so its local gradient would be right neither for the old values
+    nor for the new ones.
+    """
+    for i, (parent, seen) in enumerate(zip(node.parents, node._versions, strict=True)):
+        if parent._version != seen:
+            raise RuntimeError(
+                f"backward(): input {i} of a {node.op.name!r} node, {parent!r}, was updated in place "
+                f"(its .data assigned {parent._version - seen} time(s)) after this graph was built, so the "
+                "graph's saved values are stale. Run the forward pass again and call backward() on its "
+                "new result."
+            )
+
+
 def zero_grad(tensors: Iterable[Tensor]) -> None:
     """Set the gradient of each given leaf to zero, keeping its buffer."""
     for tensor in tensors:
@@ -807,7 +878,9 @@ def as_tensor(value: Tensor | ArrayLike, dtype: Any = None) -> Tensor:
     """``value`` itself if it is a Tensor, else a constant (no gradient) of that dtype."""
     if isinstance(value, Tensor):
         return value
-    return Tensor(value, requires_grad=False, dtype=dtype)
+    # No copy: the engine never writes into a constant, and copying every plain array an
+    # expression mentions would cost a pass over it in every forward pass.
+    return Tensor(value, requires_grad=False, dtype=dtype, copy=False)
 
 
 def apply(op: type[TensorOp], *inputs: Tensor | ArrayLike, **params: Any) -> Tensor:
@@ -819,10 +892,12 @@ def apply(op: type[TensorOp], *inputs: Tensor | ArrayLike, **params: Any) -> Ten
     parents = tuple(as_tensor(x, dtype) for x in inputs)
     out, saved = op.forward(*(p.data for p in parents), **params)
     node = Tensor.__new__(Tensor)
-    node.data = out
+    node._data = out
+    node._version = 0
     node.grad = None
     node.requires_grad = _recording and any(p.requires_grad for p in parents)
     node.parents = parents if node.requires_grad else ()
+    node._versions = tuple(p._version for p in parents) if node.requires_grad else ()
     node.op = op if node.requires_grad else None
     node.label = ""
     node._owns_grad = False

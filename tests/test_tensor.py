@@ -775,3 +775,81 @@ def test_relu_propagates_nan() -> None:
     np.testing.assert_array_equal(out.data, [np.nan, 2.0, 0.0, 0.0])
     np.testing.assert_array_equal(z.grad, [np.nan, 1.0, 0.0, 0.0])
     np.testing.assert_array_equal(out.op.jvp([np.ones(4)], out.saved), [np.nan, 1.0, 0.0, 0.0])
+
+
+# -- results without a graph, stale graphs, shared memory -------------------------------------------
+def test_backward_without_a_graph_raises(rng: np.random.Generator) -> None:
+    w = Tensor(rng.standard_normal((3, 2)))
+    with no_grad():
+        under_no_grad = (w * 2.0).sum()
+    constants_only = (Tensor(np.ones(3), requires_grad=False) * 2.0).sum()
+    for result in (under_no_grad, constants_only, Tensor(1.0, requires_grad=False)):
+        with pytest.raises(RuntimeError, match=r"no graph to go back through.*no_grad\(\)"):
+            result.backward()
+    assert w.grad is None
+    leaf = Tensor(np.ones(2))  # a leaf that requires a gradient is its own graph, as in PyTorch
+    leaf.backward(np.ones(2))
+    np.testing.assert_array_equal(leaf.grad, np.ones(2))
+
+
+def test_tensor_copies_the_array_it_is_given(rng: np.random.Generator) -> None:
+    original = rng.standard_normal((3, 2))
+    kept = original.copy()
+    w = Tensor(original)
+    assert not np.shares_memory(w.data, original)
+    (w * w).sum().backward()
+    w.data -= 0.1 * w.grad
+    np.testing.assert_array_equal(original, kept)
+
+
+def test_copy_false_shares_the_array_when_no_conversion_is_needed(rng: np.random.Generator) -> None:
+    batch = rng.standard_normal((3, 2))
+    shared = Tensor(batch, requires_grad=False, copy=False)
+    assert np.shares_memory(shared.data, batch)
+    shared.data -= 1.0  # documented: an in-place update reaches the caller's array
+    np.testing.assert_array_equal(shared.data, batch)
+    converted = Tensor(batch.astype(np.float32), dtype=np.float64, copy=False)
+    assert converted.dtype == np.float64
+
+
+def test_constants_made_from_plain_arrays_are_not_copied(rng: np.random.Generator) -> None:
+    """A plain array in an expression is only read: no copy of it in the forward pass."""
+    x, c = Tensor(rng.standard_normal((3, 2))), rng.standard_normal((3, 2))
+    out = x * c
+    assert any(np.shares_memory(p.data, c) for p in out.parents)
+
+
+def test_backward_on_a_graph_built_before_an_update_raises(rng: np.random.Generator) -> None:
+    w, x = Tensor(rng.standard_normal((3, 4))), rng.standard_normal((4, 2))
+    loss = (w @ x).tanh().sum()
+    loss.backward()
+    first = w.grad.copy()
+    assert w.version == 0
+    w.data -= 0.1 * w.grad  # an SGD step
+    assert w.version == 1
+    with pytest.raises(RuntimeError, match=r"input 0 of a 'matmul' node.*updated in place") as raised:
+        loss.backward()
+    assert "forward pass again" in str(raised.value)
+    np.testing.assert_array_equal(w.grad, first)  # refused before any gradient was added
+    w.zero_grad()
+    (w @ x).tanh().sum().backward()  # a graph built after the update is fine
+    np.testing.assert_allclose(w.grad, (1 - np.tanh(w.data @ x) ** 2) @ x.T, rtol=1e-13)
+
+
+def test_an_update_of_an_interior_node_is_seen_too(rng: np.random.Generator) -> None:
+    x = Tensor(rng.standard_normal((2, 2)))
+    h = x * 3.0
+    loss = (h * h).sum()
+    h.data = np.zeros((2, 2))
+    with pytest.raises(RuntimeError, match=r"'mul' node"):
+        loss.backward()
+
+
+def test_pytorch_also_refuses_a_stale_graph(rng: np.random.Generator) -> None:
+    torch = pytest.importorskip("torch")
+    w = torch.tensor(rng.standard_normal((3, 4)), requires_grad=True)
+    loss = (w * w).sum()
+    with torch.no_grad():
+        w -= 0.1
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        loss.backward()
