@@ -10,6 +10,7 @@ autograd's.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -102,6 +103,31 @@ def test_derivative_gives_value_and_slope(rng: np.random.Generator) -> None:
 
 def test_dual_relu_at_zero_follows_the_same_convention() -> None:
     assert derivative(lambda v: v.relu(), 0.0) == (0.0, 0.0)
+
+
+@pytest.mark.parametrize(("n", "value", "slope"), [(0, 1.0, 0.0), (0.5, 0.0, math.inf), (1.5, 0.0, 0.0)])
+def test_dual_pow_at_zero_shares_the_scalar_rule(n: float, value: float, slope: float) -> None:
+    assert derivative(lambda v: v**n, 0.0) == (value, slope)
+    x = Value(0.0)
+    (x**n).backward()
+    assert x.grad == slope
+
+
+@pytest.mark.parametrize(
+    ("f", "x", "error", "words"),
+    [
+        (lambda v: v ** (1 / 3), -8.0, ValueError, "pow: -8.0 ** 0.3333333333333333 is not a real number"),
+        (lambda v: v**-1, 0.0, ZeroDivisionError, "pow: 0.0 ** -1 divides by zero"),
+        (lambda v: v.log(), 0.0, ValueError, "log: ln x needs x > 0, got x = 0.0"),
+        (lambda v: v.exp(), 1000.0, OverflowError, "exp: e ** 1000.0 overflows"),
+        (lambda v: 1.0 / v, 0.0, ZeroDivisionError, "div: 1.0 / 0.0 divides by zero"),
+    ],
+)
+def test_dual_errors_are_the_scalar_errors(f, x: float, error: type, words: str) -> None:
+    with pytest.raises(error, match=re.escape(words)):
+        derivative(f, x)
+    with pytest.raises(error, match=re.escape(words)):
+        f(Value(x))
 
 
 def test_dual_relu_of_nan_is_nan() -> None:
