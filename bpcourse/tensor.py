@@ -623,8 +623,8 @@ class Tensor:
     """
 
     __slots__ = (
-        "_data", "_version", "_versions", "grad", "parents", "op", "saved", "requires_grad", "label",
-        "tangent", "_owns_grad",
+        "_data", "_version", "_updated_at", "_made_at", "grad", "parents", "op", "saved", "requires_grad",
+        "label", "tangent", "_owns_grad",
     )  # fmt: skip
     __array_priority__ = 1000  # so that ndarray + Tensor defers to Tensor.__radd__
 
@@ -641,8 +641,8 @@ class Tensor:
         if dtype is None:
             dtype = array.dtype if array.dtype in (np.float32, np.float64) else np.float64
         self._data = np.array(array, dtype=dtype) if copy else array.astype(dtype, copy=False)
-        self._version = 0
-        self._versions: tuple[int, ...] = ()
+        self._version = self._updated_at = 0
+        self._made_at = _clock
         self.grad: np.ndarray | None = None
         self.parents: tuple[Tensor, ...] = ()
         self.op: type[TensorOp] | None = None
@@ -661,8 +661,11 @@ class Tensor:
     def data(self, value: ArrayLike) -> None:
         # `p.data -= step` updates the array in place and then assigns it back: either way the
         # values a graph built earlier saw are gone, and the version says so.
+        global _clock
         self._data = np.asarray(value)
         self._version += 1
+        _clock += 1
+        self._updated_at = _clock
 
     @property
     def version(self) -> int:
@@ -798,9 +801,8 @@ class Tensor:
         order = topological_order(self)
         for node in order:
             if node.op is not None:
-                _check_current(node)
-        for node in order:
-            if node.op is not None:
+                if node._made_at != _clock:  # some tensor was updated since this node was made
+                    _check_current(node)
                 node.grad = None
         self._accumulate(upstream)
         for node in reversed(order):
@@ -840,11 +842,11 @@ def _check_current(node: Tensor) -> None:
     product), so its local gradient would be right neither for the old values
     nor for the new ones.
     """
-    for i, (parent, seen) in enumerate(zip(node.parents, node._versions, strict=True)):
-        if parent._version != seen:
+    for i, parent in enumerate(node.parents):
+        if parent._updated_at > node._made_at:
             raise RuntimeError(
                 f"backward(): input {i} of a {node.op.name!r} node, {parent!r}, was updated in place "
-                f"(its .data assigned {parent._version - seen} time(s)) after this graph was built, so the "
+                f"(its .data assigned, now version {parent._version}) after this graph was built, so the "
                 "graph's saved values are stale. Run the forward pass again and call backward() on its "
                 "new result."
             )
@@ -858,6 +860,10 @@ def zero_grad(tensors: Iterable[Tensor]) -> None:
 
 
 _recording = True  # False inside no_grad(): ops keep no graph and no cache
+# Counts every assignment of any tensor's data. A node remembers the count when it was made and a
+# tensor when its data was last assigned: an input assigned after the node was made is stale. When
+# the count has not moved since a node was made, backward() skips the check with one comparison.
+_clock = 0
 
 
 @contextmanager
@@ -890,14 +896,14 @@ def apply(op: type[TensorOp], *inputs: Tensor | ArrayLike, **params: Any) -> Ten
     """
     dtype = next((x.dtype for x in inputs if isinstance(x, Tensor)), None)
     parents = tuple(as_tensor(x, dtype) for x in inputs)
-    out, saved = op.forward(*(p.data for p in parents), **params)
+    out, saved = op.forward(*(p._data for p in parents), **params)
     node = Tensor.__new__(Tensor)
     node._data = out
-    node._version = 0
+    node._version = node._updated_at = 0
+    node._made_at = _clock
     node.grad = None
     node.requires_grad = _recording and any(p.requires_grad for p in parents)
     node.parents = parents if node.requires_grad else ()
-    node._versions = tuple(p._version for p in parents) if node.requires_grad else ()
     node.op = op if node.requires_grad else None
     node.label = ""
     node._owns_grad = False
