@@ -217,8 +217,11 @@ def _matmul_shape_error(
         return ValueError(f"{where}; a matrix product needs at least one axis on each side (use * to scale)")
     inner = sb[-2] if len(sb) >= 2 else sb[0]
     if sa[-1] != inner:
-        axis = "rows" if len(sb) >= 2 else "entries"
-        return ValueError(f"{where}: {an} has {sa[-1]} columns but {bn} has {inner} {axis}; they must agree")
+        along_a = "columns" if len(sa) >= 2 else "entries"
+        along_b = "rows" if len(sb) >= 2 else "entries"
+        return ValueError(
+            f"{where}: {an} has {sa[-1]} {along_a} but {bn} has {inner} {along_b}; they must agree"
+        )
     return ValueError(f"{where}: their batch axes {sa[:-2]} and {sb[:-2]} do not broadcast")
 
 

@@ -731,6 +731,7 @@ def test_affine_refuses_a_bias_that_would_change_the_shape_of_wx(w, x, b) -> Non
     [
         ("matmul", (3, 4), (5, 2), "A has 4 columns but B has 5 rows"),
         ("matmul", (3, 4), (5,), "A has 4 columns but B has 5 entries"),
+        ("matmul", (4,), (5, 2), "A has 4 entries but B has 5 rows"),
         ("matmul", (2, 3, 4), (3, 4, 2), "batch axes (2,) and (3,) do not broadcast"),
         ("matmul", (), (3, 4), "at least one axis"),
         ("affine", (3, 4), (5, 2), "W has 4 columns but X has 5 rows"),
