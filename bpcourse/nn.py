@@ -154,7 +154,8 @@ class MLP:
         self.preactivations: list[Tensor] = []
 
     def __call__(self, x: Tensor | np.ndarray) -> Tensor:
-        a = x if isinstance(x, Tensor) else Tensor(x, requires_grad=False, label="x")
+        # copy=False: the batch is only read, and a copy would cost a pass over it every step
+        a = x if isinstance(x, Tensor) else Tensor(x, requires_grad=False, label="x", copy=False)
         self.preactivations = []
         last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):
@@ -175,16 +176,29 @@ class MLP:
 
 
 class SGD:
-    """Plain stochastic gradient descent: p ← p - lr · dL/dp, in place."""
+    """Plain stochastic gradient descent: p ← p - lr · dL/dp, in place.
+
+    ``step`` refuses to run while a parameter has no gradient (``backward()``
+    not called yet, or a loss that does not depend on it): skipping it would
+    leave it untrained without a word.
+    """
 
     def __init__(self, params: Iterable[Tensor], lr: float = 0.1) -> None:
         self.params = list(params)
         self.lr = lr
 
     def step(self) -> None:
+        missing = [f"{i} ({p!r})" for i, p in enumerate(self.params) if p.grad is None]
+        if missing:  # checked first, so that no parameter moves when one cannot
+            which, them = f"parameter {missing[0]} has", "it"
+            if len(missing) > 1:
+                which, them = f"parameters {', '.join(missing)} have", "them"
+            raise RuntimeError(
+                f"SGD.step: {which} no gradient: call backward() on a loss computed from {them} "
+                "(outside no_grad()) before step()"
+            )
         for p in self.params:
-            if p.grad is not None:
-                p.data -= self.lr * p.grad
+            p.data -= self.lr * p.grad
 
     def zero_grad(self) -> None:
         zero_grad(self.params)

@@ -51,7 +51,10 @@ def _mul(x: float, y: float) -> tuple[float, float, float]:
 
 
 def _div(x: float, y: float) -> tuple[float, float, float]:
-    out = x / y
+    try:
+        out = x / y
+    except ZeroDivisionError:
+        raise ZeroDivisionError(f"div: {x!r} / {y!r} divides by zero") from None
     return out, 1.0 / y, -out / y
 
 
@@ -60,15 +63,45 @@ def _neg(x: float) -> tuple[float, float]:
 
 
 def _pow(x: float, n: float) -> tuple[float, float]:
-    return x**n, n * x ** (n - 1)
+    if x > 0.0:  # the usual case; Python's float ** covers it, overflow aside
+        try:
+            return x**n, n * x ** (n - 1)
+        except OverflowError:
+            raise OverflowError(f"pow: {x!r} ** {n!r} overflows a float") from None
+    return _pow_at_nonpositive(x, n)
+
+
+def _pow_at_nonpositive(x: float, n: float) -> tuple[float, float]:
+    """x^n and n x^(n-1) for x <= 0 (or NaN), where n x^(n-1) alone would divide by 0 or turn complex."""
+    if x == 0.0:
+        if n == 0:
+            return 1.0, 0.0  # x^0 = 1 for every x (0^0 = 1, as in Python and numpy): a constant, slope 0
+        if n < 0:
+            raise ZeroDivisionError(f"pow: 0.0 ** {n!r} divides by zero (x^n with n < 0 has a pole at x = 0)")
+        # 0 < n < 1: the curve leaves 0 vertically (√x at 0), so the slope is +inf, as numpy says
+        return 0.0, (n * 0.0 ** (n - 1) if n >= 1 else math.inf)
+    if x < 0.0 and not float(n).is_integer():
+        raise ValueError(
+            f"pow: {x!r} ** {n!r} is not a real number: a negative base needs a whole exponent "
+            "(for the real cube root of a negative x, write -((-x) ** (1/3)))"
+        )
+    try:
+        return x**n, n * x ** (n - 1)
+    except OverflowError:
+        raise OverflowError(f"pow: {x!r} ** {n!r} overflows a float") from None
 
 
 def _exp(x: float) -> tuple[float, float]:
-    out = math.exp(x)
+    try:
+        out = math.exp(x)
+    except OverflowError:
+        raise OverflowError(f"exp: e ** {x!r} overflows a float (e^x does above x = 709.78)") from None
     return out, out
 
 
 def _log(x: float) -> tuple[float, float]:
+    if x <= 0.0:
+        raise ValueError(f"log: ln x needs x > 0, got x = {x!r}")
     return math.log(x), 1.0 / x
 
 
@@ -91,7 +124,9 @@ def _relu(x: float) -> tuple[float, float]:
     # relu'(0) is taken as 0; a gradient check treats 0 as a kink (kinks.py).
     if kinks.active is not None:
         kinks.note(x > 0.0)
-    return (x, 1.0) if x > 0.0 else (0.0, 0.0)
+    if x > 0.0:
+        return x, 1.0
+    return (0.0, 0.0) if x <= 0.0 else (x, x)  # NaN is neither: it stays NaN, value and slope
 
 
 @dataclass(frozen=True)

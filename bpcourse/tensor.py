@@ -12,12 +12,20 @@ Each op is one class in ``TENSOR_OPS`` holding, side by side:
 
 Conventions of the course: column vectors, z = W x + b with W of shape (m, n),
 a batch X of shape (n, B) with one example per column, b of shape (m, 1)
-broadcast across the columns.
+broadcast across the columns. Beyond them the engine follows numpy: any bias
+that broadcasts to W X, and ``@`` with 1-D or stacked (batched) operands, get
+the gradient numpy's broadcasting implies (``unbroadcast`` sums the copies);
+shapes numpy would refuse are refused in the forward pass, naming the op and
+the shapes.
 
 Gradient policy, as in PyTorch: ``backward()`` adds into the ``.grad`` of
 leaves (parameters and inputs created with ``requires_grad=True``), reusing
 the same buffer from step to step; ``zero_grad`` fills it with zeros. Interior
-nodes hold the gradient of the latest pass.
+nodes hold the gradient of the latest pass. ``backward()`` refuses a result
+that has no graph (made under ``no_grad`` or from constants only) and a graph
+one of whose tensors had its ``.data`` reassigned or updated in place with an
+augmented assignment (``p.data -= lr * p.grad``) after the graph was built:
+every tensor counts those updates (its version), as PyTorch does.
 """
 
 from __future__ import annotations
@@ -191,20 +199,71 @@ class Neg(TensorOp):
 
 
 # -- linear algebra -------------------------------------------------------------------
+def _matmul(a: np.ndarray, b: np.ndarray, op: str, names: tuple[str, str]) -> np.ndarray:
+    """``a @ b``, or a ValueError naming ``op``, the operands and their shapes (not numpy's gufunc text)."""
+    try:
+        return a @ b
+    except ValueError:
+        raise _matmul_shape_error(a.shape, b.shape, op, names) from None
+
+
+def _matmul_shape_error(
+    sa: tuple[int, ...], sb: tuple[int, ...], op: str, names: tuple[str, str]
+) -> ValueError:
+    """Why numpy's matmul refuses operands of shapes ``sa`` and ``sb``, in the course's words."""
+    an, bn = names
+    where = f"{op}: {an} has shape {sa} and {bn} has shape {sb}"
+    if not sa or not sb:
+        return ValueError(f"{where}; a matrix product needs at least one axis on each side (use * to scale)")
+    inner = sb[-2] if len(sb) >= 2 else sb[0]
+    if sa[-1] != inner:
+        along_a = "columns" if len(sa) >= 2 else "entries"
+        along_b = "rows" if len(sb) >= 2 else "entries"
+        return ValueError(
+            f"{where}: {an} has {sa[-1]} {along_a} but {bn} has {inner} {along_b}; they must agree"
+        )
+    return ValueError(f"{where}: their batch axes {sa[:-2]} and {sb[:-2]} do not broadcast")
+
+
+def _matmul_vjp(
+    g: np.ndarray, a: np.ndarray, b: np.ndarray, needs: Sequence[bool]
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """dL/dA = G Bᵀ and dL/dB = Aᵀ G for Z = A @ B, under numpy's matmul rules.
+
+    A 1-D left operand (n,) is used as a row (1, n) and a 1-D right operand
+    (n,) as a column (n, 1), and numpy drops that axis from Z: put it back in
+    G, apply the 2-D rules, and drop it from the gradient again. Stacked
+    (batched) products broadcast their leading axes: ``unbroadcast`` sums the
+    gradient of an operand used for several matrices of the stack.
+    """
+    if a.ndim == 2 and b.ndim == 2:  # the course's case, and a training step's hot path
+        return (g @ b.T if needs[0] else None, a.T @ g if needs[1] else None)
+    a2 = a[np.newaxis, :] if a.ndim == 1 else a
+    b2 = b[:, np.newaxis] if b.ndim == 1 else b
+    if b.ndim == 1:
+        g = np.expand_dims(g, -1)
+    if a.ndim == 1:
+        g = np.expand_dims(g, -2)
+    return (
+        unbroadcast(g @ np.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape) if needs[0] else None,
+        unbroadcast(np.swapaxes(a2, -1, -2) @ g, b2.shape).reshape(b.shape) if needs[1] else None,
+    )
+
+
 @register
 class MatMul(TensorOp):
-    """Z = A B;  dL/dA = G Bᵀ, dL/dB = Aᵀ G."""
+    """Z = A B;  dL/dA = G Bᵀ, dL/dB = Aᵀ G (numpy's rules for 1-D and stacked operands)."""
 
     name, symbol = "matmul", "@"
 
     @staticmethod
     def forward(a, b):
-        return a @ b, (a, b)
+        return _matmul(a, b, "matmul", ("A", "B")), (a, b)
 
     @staticmethod
     def vjp(g, saved, needs):
         a, b = saved
-        return (g @ b.T if needs[0] else None, a.T @ g if needs[1] else None)
+        return _matmul_vjp(g, a, b, needs)
 
     @staticmethod
     def jvp(tangents, saved):
@@ -212,33 +271,53 @@ class MatMul(TensorOp):
         return tangents[0] @ b + a @ tangents[1]
 
 
+def _broadcasts_to(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
+    """True when an array of ``shape`` broadcasts to ``target`` without changing it."""
+    return len(shape) <= len(target) and all(
+        n == 1 or n == m for n, m in zip(reversed(shape), reversed(target), strict=False)
+    )
+
+
 @register
 class Affine(TensorOp):
     """Z = W X + b, W (m, n), X (n, B), b (m, 1) broadcast over the B columns.
 
     With G = dL/dZ (m, B):  dL/dW = G Xᵀ,  dL/db = Σ_columns G,  dL/dX = Wᵀ G.
+    Any bias that broadcasts to W X works ((m, B), (1, B), (B,), (): b's
+    gradient sums G over the copies, by ``unbroadcast``), and W X follows the
+    matmul op's rules (a 1-D x gives a 1-D z, of shape (m,)).
     """
 
     name, symbol = "affine", "Wx+b"
 
     @staticmethod
     def forward(w, x, b):
-        return w @ x + b, (w, x)
+        wx = _matmul(w, x, "affine", ("W", "X"))
+        if not _broadcasts_to(b.shape, wx.shape):
+            raise _bias_shape_error(w.shape, x.shape, b.shape, wx.shape)
+        return wx + b, (w, x, b.shape)
 
     @staticmethod
     def vjp(g, saved, needs):
-        w, x = saved
-        return (
-            g @ x.T if needs[0] else None,
-            w.T @ g if needs[1] else None,
-            g.sum(axis=1, keepdims=True) if needs[2] else None,
-        )
+        w, x, b_shape = saved
+        return (*_matmul_vjp(g, w, x, needs), unbroadcast(g, b_shape) if needs[2] else None)
 
     @staticmethod
     def jvp(tangents, saved):
-        w, x = saved
+        w, x, _ = saved
         tw, tx, tb = tangents
         return tw @ x + w @ tx + tb
+
+
+def _bias_shape_error(
+    sw: tuple[int, ...], sx: tuple[int, ...], sb: tuple[int, ...], swx: tuple[int, ...]
+) -> ValueError:
+    """The bias would change the shape of W X (numpy would broadcast W X to a bigger array instead)."""
+    usual = f"({swx[-2]}, 1)" if len(swx) >= 2 else str(swx)
+    return ValueError(
+        f"affine: b has shape {sb}, which does not broadcast to the shape {swx} of W X "
+        f"(W {sw}, X {sx}); one bias per output is b of shape {usual}"
+    )
 
 
 # -- reductions and shape ---------------------------------------------------------------
@@ -372,7 +451,10 @@ class Log(TensorOp):
 
 @register
 class ReLU(TensorOp):
-    """a = max(0, z);  dL/dz = g ⊙ 1[z > 0] (the mask comes from z, the pre-activation)."""
+    """a = max(0, z);  dL/dz = g ⊙ 1[z > 0] (the mask comes from z, the pre-activation).
+
+    At a NaN entry of z both a and the gradient are NaN: a NaN stays visible.
+    """
 
     name, symbol = "relu", "relu"
 
@@ -380,6 +462,9 @@ class ReLU(TensorOp):
     def forward(z):
         mask = z > 0  # the cache: one byte per entry, and g * mask is the cheapest backward
         kinks.note(mask)
+        nan = np.isnan(z)
+        if nan.any():  # z > 0 is False at NaN, which would hide it: a float mask carries it instead
+            mask = np.where(nan, np.nan, mask).astype(z.dtype)
         return np.maximum(z, 0), mask
 
     @staticmethod
@@ -440,35 +525,58 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=0, keepdims=True)
 
 
+def _batch_size(op: str, a: np.ndarray, what: str, rows: str) -> int:
+    """B, the number of columns of a loss's input (1 for a single vector), refusing empty inputs.
+
+    Softmax over no classes has no value and an empty batch has no mean loss:
+    both would otherwise end in numpy's empty-reduction error or in a NaN.
+    """
+    if a.ndim > 2:
+        raise ValueError(
+            f"{op}: {what} have shape {a.shape}; expected at most 2 axes: {rows} down the rows, "
+            "one example per column"
+        )
+    if a.ndim >= 1 and a.shape[0] == 0:
+        raise ValueError(f"{op}: {what} have shape {a.shape}: no {rows} (zero rows); need at least one")
+    if a.ndim == 2 and a.shape[1] == 0:
+        raise ValueError(f"{op}: {what} have shape {a.shape}: an empty batch (B = 0) has no mean loss")
+    return a.shape[1] if a.ndim == 2 else 1
+
+
 @register
 class SoftmaxCrossEntropy(TensorOp):
     """L = -(1/B) Σ_k Σ_i Y[i,k] log softmax(Z[:,k])_i for logits Z (K, B).
 
-    Y holds one label distribution per column (one-hot or soft; each column
-    sums to 1). Fused through log-sum-exp: dL/dZ = (P - Y) / B.
+    Y holds one label distribution per column (one-hot or soft). Fused through
+    log-sum-exp: dL/dZ = (P ⊙ s - Y) / B, with s the sum of each column of Y.
+    For distributions s = 1 and this is the familiar (P - Y) / B; labels whose
+    columns do not sum to 1 still get their true gradient.
     """
 
     name, symbol = "softmax_ce", "softmax-CE"
 
     @staticmethod
     def forward(z, y=None):
+        if z.ndim == 0:
+            raise ValueError("softmax_ce: logits Z have shape (); expected (K, B), K classes down the rows")
+        batch = _batch_size("softmax_ce", z, "logits Z", "classes")
         shifted = z - z.max(axis=0, keepdims=True)
         e = np.exp(shifted)
         norm = e.sum(axis=0, keepdims=True)
         log_p = shifted - np.log(norm)
-        batch = z.shape[1] if z.ndim == 2 else 1
         loss = -(y * log_p).sum() / batch
-        return np.asarray(loss, dtype=z.dtype), (e / norm, y, batch)
+        mass = y.sum(axis=0, keepdims=True)  # s: 1 per column for distributions
+        return np.asarray(loss, dtype=z.dtype), (e / norm, y, mass, batch)
 
     @staticmethod
     def vjp(g, saved, needs):
-        p, y, batch = saved
-        return ((p - y) * (g / batch),)
+        p, y, mass, batch = saved
+        return ((p * mass - y) * (g / batch),)
 
     @staticmethod
     def jvp(tangents, saved):
-        p, y, batch = saved
-        return np.asarray(((p - y) * tangents[0]).sum() / batch)
+        p, y, mass, batch = saved
+        return np.asarray(((p * mass - y) * tangents[0]).sum() / batch)
 
 
 @register
@@ -479,8 +587,8 @@ class MeanSquaredError(TensorOp):
 
     @staticmethod
     def forward(a, y=None):
+        batch = _batch_size("mse", a, "outputs a", "outputs")
         diff = a - y
-        batch = a.shape[1] if a.ndim == 2 else 1
         return np.asarray(0.5 * (diff * diff).sum() / batch, dtype=a.dtype), (diff, batch)
 
     @staticmethod
@@ -504,9 +612,23 @@ class Tensor:
     ``op`` the row of ``TENSOR_OPS`` that made it (None for a leaf).
     ``tangent``, when set on an input, is pushed forward through every op
     (forward mode): ``out.tangent`` is then J·tangent.
+
+    ``Tensor(array)`` copies the array, so that updating the tensor in place
+    (``SGD.step``) never changes the caller's array. ``copy=False`` shares the
+    caller's memory instead when no dtype conversion is needed: for a large
+    input that is only read (a batch), at the price that an in-place update of
+    the tensor changes the caller's array too.
+
+    Assigning ``data`` (``p.data = new`` or ``p.data -= lr * p.grad``) counts
+    as one update of the tensor (its version): ``backward()`` refuses a graph
+    built before an update of one of its tensors. Writing into the array itself
+    (``p.data[0] = 1``, or through another name for it) is not seen.
     """
 
-    __slots__ = ("data", "grad", "parents", "op", "saved", "requires_grad", "label", "tangent", "_owns_grad")
+    __slots__ = (
+        "_data", "_version", "_updated_at", "_made_at", "grad", "parents", "op", "saved", "requires_grad",
+        "label", "tangent", "_owns_grad",
+    )  # fmt: skip
     __array_priority__ = 1000  # so that ndarray + Tensor defers to Tensor.__radd__
 
     def __init__(
@@ -516,11 +638,14 @@ class Tensor:
         label: str = "",
         dtype: Any = None,
         tangent: ArrayLike | None = None,
+        copy: bool = True,
     ) -> None:
         array = np.asarray(data)
         if dtype is None:
             dtype = array.dtype if array.dtype in (np.float32, np.float64) else np.float64
-        self.data = array.astype(dtype, copy=False)
+        self._data = np.array(array, dtype=dtype) if copy else array.astype(dtype, copy=False)
+        self._version = self._updated_at = 0
+        self._made_at = _clock
         self.grad: np.ndarray | None = None
         self.parents: tuple[Tensor, ...] = ()
         self.op: type[TensorOp] | None = None
@@ -529,6 +654,26 @@ class Tensor:
         self.label = label
         self.tangent = None if tangent is None else np.asarray(tangent, dtype=dtype).reshape(self.data.shape)
         self._owns_grad = False
+
+    @property
+    def data(self) -> np.ndarray:
+        """The forward value (an array of this tensor's shape and dtype)."""
+        return self._data
+
+    @data.setter
+    def data(self, value: ArrayLike) -> None:
+        # `p.data -= step` updates the array in place and then assigns it back: either way the
+        # values a graph built earlier saw are gone, and the version says so.
+        global _clock
+        self._data = np.asarray(value)
+        self._version += 1
+        _clock += 1
+        self._updated_at = _clock
+
+    @property
+    def version(self) -> int:
+        """How many times ``data`` was assigned (an augmented assignment counts) since construction."""
+        return self._version
 
     # -- array-like conveniences ------------------------------------------------------
     @property
@@ -632,7 +777,20 @@ class Tensor:
         ``upstream`` defaults to 1 for a single-entry tensor (a loss). Nodes are
         visited in reverse topological order; each applies its op's vjp rule
         and the contributions a node receives from its children are summed.
+
+        Raises RuntimeError, before any gradient is touched, when this tensor
+        has no graph and no gradient to receive (it was computed under
+        ``no_grad`` or from constants only: as in PyTorch, rather than doing
+        nothing and leaving every ``.grad`` as it was), and when a tensor of the
+        graph was updated after the graph was built (see ``Tensor``).
         """
+        if not self.requires_grad:
+            raise RuntimeError(
+                f"backward(): {self!r} has no graph to go back through: it was computed under no_grad() "
+                "or from constants only (Tensors with requires_grad=False and plain arrays), so no "
+                "gradient would reach anything. Compute it outside no_grad() from at least one Tensor "
+                "with requires_grad=True."
+            )
         if upstream is None:
             if self.data.size != 1:
                 raise ValueError(
@@ -646,6 +804,8 @@ class Tensor:
         order = topological_order(self)
         for node in order:
             if node.op is not None:
+                if node._made_at != _clock:  # some tensor was updated since this node was made
+                    _check_current(node)
                 node.grad = None
         self._accumulate(upstream)
         for node in reversed(order):
@@ -678,6 +838,23 @@ class Tensor:
         zero_grad(node for node in topological_order(self) if node.op is None)
 
 
+def _check_current(node: Tensor) -> None:
+    """Refuse a node whose inputs were updated after it was computed.
+
+    Its cache holds the old values (a mask, an activation, the inputs of a
+    product), so its local gradient would be right neither for the old values
+    nor for the new ones.
+    """
+    for i, parent in enumerate(node.parents):
+        if parent._updated_at > node._made_at:
+            raise RuntimeError(
+                f"backward(): input {i} of a {node.op.name!r} node, {parent!r}, was updated in place "
+                f"(its .data assigned, now version {parent._version}) after this graph was built, so the "
+                "graph's saved values are stale. Run the forward pass again and call backward() on its "
+                "new result."
+            )
+
+
 def zero_grad(tensors: Iterable[Tensor]) -> None:
     """Set the gradient of each given leaf to zero, keeping its buffer."""
     for tensor in tensors:
@@ -686,6 +863,10 @@ def zero_grad(tensors: Iterable[Tensor]) -> None:
 
 
 _recording = True  # False inside no_grad(): ops keep no graph and no cache
+# Counts every assignment of any tensor's data. A node remembers the count when it was made and a
+# tensor when its data was last assigned: an input assigned after the node was made is stale. When
+# the count has not moved since a node was made, backward() skips the check with one comparison.
+_clock = 0
 
 
 @contextmanager
@@ -706,7 +887,9 @@ def as_tensor(value: Tensor | ArrayLike, dtype: Any = None) -> Tensor:
     """``value`` itself if it is a Tensor, else a constant (no gradient) of that dtype."""
     if isinstance(value, Tensor):
         return value
-    return Tensor(value, requires_grad=False, dtype=dtype)
+    # No copy: the engine never writes into a constant, and copying every plain array an
+    # expression mentions would cost a pass over it in every forward pass.
+    return Tensor(value, requires_grad=False, dtype=dtype, copy=False)
 
 
 def apply(op: type[TensorOp], *inputs: Tensor | ArrayLike, **params: Any) -> Tensor:
@@ -716,9 +899,11 @@ def apply(op: type[TensorOp], *inputs: Tensor | ArrayLike, **params: Any) -> Ten
     """
     dtype = next((x.dtype for x in inputs if isinstance(x, Tensor)), None)
     parents = tuple(as_tensor(x, dtype) for x in inputs)
-    out, saved = op.forward(*(p.data for p in parents), **params)
+    out, saved = op.forward(*(p._data for p in parents), **params)
     node = Tensor.__new__(Tensor)
-    node.data = out
+    node._data = out
+    node._version = node._updated_at = 0
+    node._made_at = _clock
     node.grad = None
     node.requires_grad = _recording and any(p.requires_grad for p in parents)
     node.parents = parents if node.requires_grad else ()
@@ -735,18 +920,24 @@ def apply(op: type[TensorOp], *inputs: Tensor | ArrayLike, **params: Any) -> Ten
 
 
 def affine(W: Tensor | ArrayLike, x: Tensor | ArrayLike, b: Tensor | ArrayLike) -> Tensor:
-    """z = W x + b: W (m, n), x (n, 1) or a batch (n, B), b (m, 1) -> (m, 1) or (m, B)."""
+    """z = W x + b: W (m, n), x (n, 1) or a batch (n, B), b (m, 1) -> (m, 1) or (m, B).
+
+    b may have any shape that broadcasts to W x ((m, B), (1, B), (B,), () ...);
+    other shapes, and W and x whose sizes do not fit, are refused with a
+    ValueError naming the shapes. W x follows numpy's matmul (a 1-D x gives (m,)).
+    """
     return apply(Affine, W, x, b)
 
 
 def softmax_cross_entropy(z: Tensor, y: ArrayLike) -> Tensor:
     """Mean cross-entropy of softmax(z) against labels y, both (K, B) (or (K, 1)).
 
-    y holds a distribution per column: one-hot or soft, each column summing to 1.
+    y holds a distribution per column: one-hot or soft, each column summing to 1
+    (other labels get the gradient of this formula too, see SoftmaxCrossEntropy).
     """
     labels = np.asarray(y, dtype=z.dtype)
     if labels.shape != z.shape:
-        raise ValueError(f"labels have shape {labels.shape}, logits have {z.shape}")
+        raise ValueError(f"softmax_ce: labels Y have shape {labels.shape}, logits Z have shape {z.shape}")
     return apply(SoftmaxCrossEntropy, z, y=labels)
 
 
@@ -754,7 +945,7 @@ def mse(a: Tensor, y: ArrayLike) -> Tensor:
     """(1/B) Σ_k ½‖a_k - y_k‖² over the B columns of a and y (both (m, B))."""
     target = np.asarray(y, dtype=a.dtype)
     if target.shape != a.shape:
-        raise ValueError(f"targets have shape {target.shape}, outputs have {a.shape}")
+        raise ValueError(f"mse: targets y have shape {target.shape}, outputs a have shape {a.shape}")
     return apply(MeanSquaredError, a, y=target)
 
 

@@ -9,6 +9,8 @@ autograd's.
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -103,6 +105,36 @@ def test_dual_relu_at_zero_follows_the_same_convention() -> None:
     assert derivative(lambda v: v.relu(), 0.0) == (0.0, 0.0)
 
 
+@pytest.mark.parametrize(("n", "value", "slope"), [(0, 1.0, 0.0), (0.5, 0.0, math.inf), (1.5, 0.0, 0.0)])
+def test_dual_pow_at_zero_shares_the_scalar_rule(n: float, value: float, slope: float) -> None:
+    assert derivative(lambda v: v**n, 0.0) == (value, slope)
+    x = Value(0.0)
+    (x**n).backward()
+    assert x.grad == slope
+
+
+@pytest.mark.parametrize(
+    ("f", "x", "error", "words"),
+    [
+        (lambda v: v ** (1 / 3), -8.0, ValueError, "pow: -8.0 ** 0.3333333333333333 is not a real number"),
+        (lambda v: v**-1, 0.0, ZeroDivisionError, "pow: 0.0 ** -1 divides by zero"),
+        (lambda v: v.log(), 0.0, ValueError, "log: ln x needs x > 0, got x = 0.0"),
+        (lambda v: v.exp(), 1000.0, OverflowError, "exp: e ** 1000.0 overflows"),
+        (lambda v: 1.0 / v, 0.0, ZeroDivisionError, "div: 1.0 / 0.0 divides by zero"),
+    ],
+)
+def test_dual_errors_are_the_scalar_errors(f, x: float, error: type, words: str) -> None:
+    with pytest.raises(error, match=re.escape(words)):
+        derivative(f, x)
+    with pytest.raises(error, match=re.escape(words)):
+        f(Value(x))
+
+
+def test_dual_relu_of_nan_is_nan() -> None:
+    value, slope = derivative(lambda v: v.relu(), math.nan)
+    assert math.isnan(value) and math.isnan(slope)
+
+
 # -- tensor: jvp and vjp rules of every op ------------------------------------------------------
 def normal(*shape: int, scale: float = 1.0) -> Callable[[np.random.Generator], np.ndarray]:
     return lambda rng: scale * np.asarray(rng.standard_normal(shape), dtype=np.float64)
@@ -166,6 +198,18 @@ TENSOR_CASES = [
     TensorCase("neg", "-x", lambda x: -x, normal(3, 2)),
     TensorCase("matmul", "x (2,3) @ c (3,4)", lambda x, c: x @ c, normal(2, 3), (normal(3, 4),)),
     TensorCase("matmul", "c (2,3) @ x (3,4)", lambda x, c: c @ x, normal(3, 4), (normal(2, 3),)),
+    TensorCase("matmul", "c (3,3) @ x (3,)", lambda x, c: c @ x, normal(3), (normal(3, 3),)),
+    TensorCase("matmul", "x (3,3) @ c (3,)", lambda x, c: x @ c, normal(3, 3), (normal(3),)),
+    TensorCase("matmul", "x (2,3,4) @ c (4,2)", lambda x, c: x @ c, normal(2, 3, 4), (normal(4, 2),)),
+    TensorCase("matmul", "c (2,3,4) @ x (4,2)", lambda x, c: c @ x, normal(4, 2), (normal(2, 3, 4),)),
+    TensorCase(
+        "affine",
+        "b (1,4) varies",
+        lambda b, w, x: affine(w, x, b),
+        normal(1, 4),
+        (normal(3, 2), normal(2, 4)),
+        lambda b, w, x: w @ x + b,
+    ),
     TensorCase(
         "affine",
         "W varies",

@@ -5,7 +5,7 @@ import pytest
 
 from bpcourse.gradcheck import check_gradient
 from bpcourse.nn import MLP, SGD, Affine, ResidualBlock, init_weight
-from bpcourse.tensor import Tensor, mse, softmax_cross_entropy
+from bpcourse.tensor import Tensor, affine, mse, no_grad, softmax_cross_entropy
 
 
 @pytest.mark.parametrize(
@@ -101,3 +101,53 @@ def test_mlp_records_preactivations_for_diagnostics(rng):
     model = MLP([3, 4, 2], rng=rng)
     model(rng.normal(size=(3, 2)))
     assert [z.shape for z in model.preactivations] == [(4, 2), (2, 2)]
+
+
+def test_sgd_step_refuses_parameters_without_a_gradient(rng):
+    model = MLP([2, 3, 1], "tanh", rng=rng)
+    opt = SGD(model.parameters(), lr=0.1)
+    before = [p.data.copy() for p in model.parameters()]
+    with pytest.raises(RuntimeError, match=r"SGD.step: parameters 0 .* no gradient"):
+        opt.step()  # backward() never ran
+    X, Y = rng.normal(size=(2, 4)), rng.normal(size=(1, 4))
+    with no_grad():
+        loss = mse(model(X), Y)
+    with pytest.raises(RuntimeError, match="no graph"):
+        loss.backward()
+    with pytest.raises(RuntimeError, match="SGD.step"):
+        opt.step()
+    unused = Tensor(np.ones((2, 2)), label="unused")
+    mse(model(X), Y).backward()
+    with pytest.raises(RuntimeError, match=r"parameter 4 \(Tensor\(unused: leaf"):
+        SGD([*model.parameters(), unused]).step()
+    for p, b in zip(model.parameters(), before, strict=True):
+        np.testing.assert_array_equal(p.data, b)  # no parameter moved
+    opt.step()
+    assert any(not np.array_equal(p.data, b) for p, b in zip(model.parameters(), before, strict=True))
+
+
+def test_sgd_leaves_the_callers_arrays_alone_and_stale_graphs_are_refused(rng):
+    W0, b0 = rng.normal(size=(1, 2)), np.zeros((1, 1))
+    kept = W0.copy(), b0.copy()
+    W, b = Tensor(W0), Tensor(b0)
+    X, Y = rng.normal(size=(2, 4)), rng.normal(size=(1, 4))
+    opt = SGD([W, b], lr=0.1)
+    loss = mse(affine(W, X, b), Y)
+    loss.backward()
+    opt.step()
+    assert not np.array_equal(W.data, W0)
+    np.testing.assert_array_equal(W0, kept[0])
+    np.testing.assert_array_equal(b0, kept[1])
+    with pytest.raises(RuntimeError, match="updated in place"):
+        loss.backward()  # the graph of the step before
+    opt.zero_grad()
+    mse(affine(W, X, b), Y).backward()  # a graph built after the step is fine
+    opt.step()
+
+
+def test_mlp_does_not_copy_a_plain_batch(rng):
+    model = MLP([2, 3, 1], rng=rng)
+    X = rng.normal(size=(2, 4))
+    model(X)
+    first = model.preactivations[0]
+    assert any(np.shares_memory(p.data, X) for p in first.parents)

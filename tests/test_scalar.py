@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import math
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -312,6 +313,70 @@ def test_pow_takes_a_constant_exponent_only() -> None:
     out = x**3.0
     out.backward()
     assert (out.data, x.grad) == (8.0, 12.0)
+
+
+# x ** n where n x^(n-1) alone would divide by zero: value and slope in closed form
+POW_AT_ZERO = [
+    (0, 1.0, 0.0),  # x^0 = 1 everywhere: a constant
+    (0.0, 1.0, 0.0),
+    (1, 0.0, 1.0),
+    (2, 0.0, 0.0),
+    (0.5, 0.0, math.inf),  # √x leaves 0 vertically
+    (1 / 3, 0.0, math.inf),
+    (1.5, 0.0, 0.0),
+]
+
+
+@pytest.mark.parametrize(("n", "value", "slope"), POW_AT_ZERO)
+def test_pow_at_zero(n: float, value: float, slope: float) -> None:
+    x = Value(0.0)
+    out = x**n
+    out.backward()
+    assert (out.data, x.grad) == (value, slope)
+    with np.errstate(divide="ignore"):  # autograd agrees, through numpy's 0.0 ** negative = inf
+        assert autograd.grad(lambda v: v**n)(np.float64(0.0)) == slope
+
+
+@pytest.mark.parametrize("n", [2, 3, -1, -2.0, 4.0])
+def test_pow_of_a_negative_base_with_a_whole_exponent(n: float) -> None:
+    x = Value(-2.0)
+    out = x**n
+    out.backward()
+    assert out.data == (-2.0) ** n
+    assert x.grad == pytest.approx(autograd.grad(lambda v: v**n)(-2.0), rel=1e-15)
+
+
+@pytest.mark.parametrize(
+    ("x", "n", "error", "words"),
+    [
+        (-8.0, 1 / 3, ValueError, "pow: -8.0 ** 0.3333333333333333 is not a real number"),
+        (-1.0, 0.5, ValueError, "pow: -1.0 ** 0.5 is not a real number"),
+        (0.0, -1, ZeroDivisionError, "pow: 0.0 ** -1 divides by zero"),
+        (0.0, -0.5, ZeroDivisionError, "pow: 0.0 ** -0.5 divides by zero"),
+        (10.0, 400, OverflowError, "pow: 10.0 ** 400 overflows"),
+        (0.0, None, ValueError, "log: ln x needs x > 0, got x = 0.0"),
+        (-1.0, None, ValueError, "log: ln x needs x > 0, got x = -1.0"),
+        (1000.0, None, OverflowError, "exp: e ** 1000.0 overflows a float"),
+        (1.0, 0.0, ZeroDivisionError, "div: 1.0 / 0.0 divides by zero"),
+    ],
+)
+def test_errors_name_the_op_and_its_input(x: float, n: float | None, error: type, words: str) -> None:
+    op = words.split(":")[0]
+    build = {
+        "pow": lambda v: v**n,
+        "log": lambda v: v.log(),
+        "exp": lambda v: v.exp(),
+        "div": lambda v: v / Value(n),
+    }[op]
+    with pytest.raises(error, match=re.escape(words)):
+        build(Value(x))
+
+
+def test_relu_of_nan_is_nan_and_so_is_its_slope() -> None:
+    x = Value(math.nan)
+    out = x.relu()
+    out.backward()
+    assert math.isnan(out.data) and math.isnan(x.grad)
 
 
 def test_leaf_parents_and_partials_follow_the_rules_table() -> None:

@@ -158,6 +158,16 @@ CASES = [
     Case("matmul", "(4,1) @ (1,3)", lambda a, b: a @ b, (normal(4, 1), normal(1, 3))),
     Case("matmul", "const (2,3) @ x (3,4)", lambda x, a: a @ x, (normal(3, 4),), (normal(2, 3),)),
     Case("matmul", "x (2,3) @ const (3,4)", lambda x, b: x @ b, (normal(2, 3),), (normal(3, 4),)),
+    # matmul under numpy's rules: 1-D operands promoted, stacked operands broadcast
+    Case("matmul", "(3,3) @ (3,) square", lambda a, b: a @ b, (normal(3, 3), normal(3))),
+    Case("matmul", "(2,3) @ (3,)", lambda a, b: a @ b, (normal(2, 3), normal(3))),
+    Case("matmul", "(3,) @ (3,4)", lambda a, b: a @ b, (normal(3), normal(3, 4))),
+    Case("matmul", "(3,) @ (3,)", lambda a, b: a @ b, (normal(3), normal(3))),
+    Case("matmul", "(2,3,4) @ (4,5)", lambda a, b: a @ b, (normal(2, 3, 4), normal(4, 5))),
+    Case("matmul", "(3,4) @ (2,4,5)", lambda a, b: a @ b, (normal(3, 4), normal(2, 4, 5))),
+    Case("matmul", "(2,1,3,4) @ (3,4,2)", lambda a, b: a @ b, (normal(2, 1, 3, 4), normal(3, 4, 2))),
+    Case("matmul", "(3,) @ (2,3,4)", lambda a, b: a @ b, (normal(3), normal(2, 3, 4))),
+    Case("matmul", "(2,3,4) @ (4,)", lambda a, b: a @ b, (normal(2, 3, 4), normal(4))),
     # affine: W (m, n), X (n, B), b (m, 1)
     Case(
         "affine",
@@ -171,6 +181,31 @@ CASES = [
         "W(2,3) x(3,1) + b(2,1)",
         affine,
         (normal(2, 3), normal(3, 1), normal(2, 1)),
+        reference=lambda w, x, b: w @ x + b,
+    ),
+    # affine: every bias that broadcasts to W X, a 1-D x, a stack of batches
+    *(
+        Case(
+            "affine",
+            f"W(4,3) X(3,5) + b{shape}",
+            affine,
+            (normal(4, 3), normal(3, 5), normal(*shape)),
+            reference=lambda w, x, b: w @ x + b,
+        )
+        for shape in ((4, 5), (1, 1), (1, 5), (5,), (1,), ())
+    ),
+    Case(
+        "affine",
+        "W(4,3) x(3,) + b(4,)",
+        affine,
+        (normal(4, 3), normal(3), normal(4)),
+        reference=lambda w, x, b: w @ x + b,
+    ),
+    Case(
+        "affine",
+        "W(4,3) X(2,3,5) + b(4,1)",
+        affine,
+        (normal(4, 3), normal(2, 3, 5), normal(4, 1)),
         reference=lambda w, x, b: w @ x + b,
     ),
     # reductions
@@ -244,6 +279,14 @@ CASES = [
         softmax_cross_entropy,
         (normal(3, 1, scale=2.0),),
         (one_hot(3, 1),),
+        ref_softmax_ce,
+    ),
+    Case(
+        "softmax_ce",
+        "labels not summing to 1 (4,5)",
+        softmax_cross_entropy,
+        (normal(4, 5, scale=2.0),),
+        (positive(4, 5),),
         ref_softmax_ce,
     ),
     Case("mse", "(3,5)", mse, (normal(3, 5),), (normal(3, 5),), ref_mse),
@@ -630,3 +673,184 @@ def test_an_op_without_its_backward_rule_is_refused():
     with pytest.raises(TypeError, match="must define its own vjp rule"):
         register(HalfDone)
     assert "half_done" not in TENSOR_OPS
+
+
+# -- shapes beyond the course's: numpy's rules or a clear refusal -----------------------------------
+def test_matmul_with_a_vector_and_a_square_matrix() -> None:
+    """A (3, 3) @ v (3,): dL/dA = G vᵀ has the rows of v, dL/dv = Aᵀ G (G = ones for a sum)."""
+    a, v = Tensor(np.eye(3)), Tensor([1.0, 2.0, 3.0])
+    (a @ v).sum().backward()
+    np.testing.assert_array_equal(a.grad, [[1.0, 2.0, 3.0]] * 3)
+    np.testing.assert_array_equal(v.grad, [1.0, 1.0, 1.0])
+
+
+BIAS_SHAPES: dict[str, Callable[[int, int], tuple[int, ...]]] = {
+    "(m,1)": lambda m, batch: (m, 1),
+    "(m,B)": lambda m, batch: (m, batch),
+    "(1,1)": lambda m, batch: (1, 1),
+    "(1,B)": lambda m, batch: (1, batch),
+    "(B,)": lambda m, batch: (batch,),
+    "(1,)": lambda m, batch: (1,),
+    "()": lambda m, batch: (),
+}
+
+
+@pytest.mark.parametrize("batch", [1, 5])
+@pytest.mark.parametrize("bias", list(BIAS_SHAPES))
+def test_affine_bias_of_every_shape_that_broadcasts(bias: str, batch: int, rng: np.random.Generator) -> None:
+    m, n = 4, 3
+    arrays = [rng.standard_normal(s) for s in ((m, n), (n, batch), BIAS_SHAPES[bias](m, batch))]
+    weights = rng.standard_normal((m, batch))
+    tensors = [Tensor(a) for a in arrays]
+    affine(*tensors).backward(weights)
+    for i, t in enumerate(tensors):
+        expected = autograd.grad(lambda w, x, b: anp.sum((w @ x + b) * weights), i)(*arrays)
+        assert t.grad.shape == arrays[i].shape
+        np.testing.assert_allclose(t.grad, expected, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize(
+    ("w", "x", "b"),
+    [
+        ((4, 3), (3, 5), (3, 1)),  # b has the rows of X, not of W
+        ((4, 3), (3, 5), (4, 5, 1)),  # would turn z into a stack
+        ((4, 3), (3, 5), (2, 4, 5)),
+        ((4, 3), (3,), (4, 1)),  # a 1-D x gives z (4,): a column bias would make it (4, 4)
+        ((3, 3), (3,), (3, 1)),
+    ],
+)
+def test_affine_refuses_a_bias_that_would_change_the_shape_of_wx(w, x, b) -> None:
+    W, X, B = (Tensor(np.ones(s)) for s in (w, x, b))
+    with pytest.raises(ValueError, match=r"affine: b has shape") as raised:
+        affine(W, X, B)
+    assert str(b) in str(raised.value) and str(w) in str(raised.value) and str(x) in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("op", "a", "b", "words"),
+    [
+        ("matmul", (3, 4), (5, 2), "A has 4 columns but B has 5 rows"),
+        ("matmul", (3, 4), (5,), "A has 4 columns but B has 5 entries"),
+        ("matmul", (4,), (5, 2), "A has 4 entries but B has 5 rows"),
+        ("matmul", (2, 3, 4), (3, 4, 2), "batch axes (2,) and (3,) do not broadcast"),
+        ("matmul", (), (3, 4), "at least one axis"),
+        ("affine", (3, 4), (5, 2), "W has 4 columns but X has 5 rows"),
+    ],
+)
+def test_shape_mismatch_in_a_product_names_the_op_operands_and_shapes(op, a, b, words) -> None:
+    x, y = Tensor(np.ones(a)), Tensor(np.ones(b))
+    names = ("A", "B") if op == "matmul" else ("W", "X")
+    with pytest.raises(ValueError) as raised:
+        x @ y if op == "matmul" else affine(x, y, np.zeros((a[0], 1)))
+    text = str(raised.value)
+    assert text.startswith(f"{op}: {names[0]} has shape {a} and {names[1]} has shape {b}"), text
+    assert words in text, text
+
+
+@pytest.mark.parametrize(
+    ("shape", "words"),
+    [((0, 5), "no classes"), ((0,), "no classes"), ((3, 0), "empty batch"), ((2, 3, 4), "at most 2 axes")],
+)
+def test_softmax_ce_refuses_empty_or_stacked_logits(shape, words) -> None:
+    with pytest.raises(ValueError, match=r"softmax_ce: logits Z have shape") as raised:
+        softmax_cross_entropy(Tensor(np.zeros(shape)), np.zeros(shape))
+    assert str(shape) in str(raised.value) and words in str(raised.value)
+
+
+def test_mse_refuses_an_empty_batch() -> None:
+    with pytest.raises(ValueError, match=r"mse: outputs a have shape \(3, 0\): an empty batch"):
+        mse(Tensor(np.zeros((3, 0))), np.zeros((3, 0)))
+
+
+def test_softmax_ce_with_labels_not_summing_to_one_gets_the_true_gradient() -> None:
+    """L = -Σ y log p with y = (2, 0) at z = 0: dL/dz = p Σy - y = (0.5·2 - 2, 0.5·2 - 0) = (-1, 1)."""
+    z = Tensor(np.zeros((2, 1)))
+    softmax_cross_entropy(z, [[2.0], [0.0]]).backward()
+    np.testing.assert_allclose(z.grad, [[-1.0], [1.0]], rtol=1e-15)
+
+
+def test_relu_propagates_nan() -> None:
+    z = Tensor(np.array([np.nan, 2.0, -1.0, 0.0]))
+    out = z.relu()
+    out.backward(np.ones(4))
+    np.testing.assert_array_equal(out.data, [np.nan, 2.0, 0.0, 0.0])
+    np.testing.assert_array_equal(z.grad, [np.nan, 1.0, 0.0, 0.0])
+    np.testing.assert_array_equal(out.op.jvp([np.ones(4)], out.saved), [np.nan, 1.0, 0.0, 0.0])
+
+
+# -- results without a graph, stale graphs, shared memory -------------------------------------------
+def test_backward_without_a_graph_raises(rng: np.random.Generator) -> None:
+    w = Tensor(rng.standard_normal((3, 2)))
+    with no_grad():
+        under_no_grad = (w * 2.0).sum()
+    constants_only = (Tensor(np.ones(3), requires_grad=False) * 2.0).sum()
+    for result in (under_no_grad, constants_only, Tensor(1.0, requires_grad=False)):
+        with pytest.raises(RuntimeError, match=r"no graph to go back through.*no_grad\(\)"):
+            result.backward()
+    assert w.grad is None
+    leaf = Tensor(np.ones(2))  # a leaf that requires a gradient is its own graph, as in PyTorch
+    leaf.backward(np.ones(2))
+    np.testing.assert_array_equal(leaf.grad, np.ones(2))
+
+
+def test_tensor_copies_the_array_it_is_given(rng: np.random.Generator) -> None:
+    original = rng.standard_normal((3, 2))
+    kept = original.copy()
+    w = Tensor(original)
+    assert not np.shares_memory(w.data, original)
+    (w * w).sum().backward()
+    w.data -= 0.1 * w.grad
+    np.testing.assert_array_equal(original, kept)
+
+
+def test_copy_false_shares_the_array_when_no_conversion_is_needed(rng: np.random.Generator) -> None:
+    batch = rng.standard_normal((3, 2))
+    shared = Tensor(batch, requires_grad=False, copy=False)
+    assert np.shares_memory(shared.data, batch)
+    shared.data -= 1.0  # documented: an in-place update reaches the caller's array
+    np.testing.assert_array_equal(shared.data, batch)
+    converted = Tensor(batch.astype(np.float32), dtype=np.float64, copy=False)
+    assert converted.dtype == np.float64
+
+
+def test_constants_made_from_plain_arrays_are_not_copied(rng: np.random.Generator) -> None:
+    """A plain array in an expression is only read: no copy of it in the forward pass."""
+    x, c = Tensor(rng.standard_normal((3, 2))), rng.standard_normal((3, 2))
+    out = x * c
+    assert any(np.shares_memory(p.data, c) for p in out.parents)
+
+
+def test_backward_on_a_graph_built_before_an_update_raises(rng: np.random.Generator) -> None:
+    w, x = Tensor(rng.standard_normal((3, 4))), rng.standard_normal((4, 2))
+    loss = (w @ x).tanh().sum()
+    loss.backward()
+    first = w.grad.copy()
+    assert w.version == 0
+    w.data -= 0.1 * w.grad  # an SGD step
+    assert w.version == 1
+    with pytest.raises(RuntimeError, match=r"input 0 of a 'matmul' node.*updated in place") as raised:
+        loss.backward()
+    assert "forward pass again" in str(raised.value)
+    np.testing.assert_array_equal(w.grad, first)  # refused before any gradient was added
+    w.zero_grad()
+    (w @ x).tanh().sum().backward()  # a graph built after the update is fine
+    np.testing.assert_allclose(w.grad, (1 - np.tanh(w.data @ x) ** 2) @ x.T, rtol=1e-13)
+
+
+def test_an_update_of_an_interior_node_is_seen_too(rng: np.random.Generator) -> None:
+    x = Tensor(rng.standard_normal((2, 2)))
+    h = x * 3.0
+    loss = (h * h).sum()
+    h.data = np.zeros((2, 2))
+    with pytest.raises(RuntimeError, match=r"'mul' node"):
+        loss.backward()
+
+
+def test_pytorch_also_refuses_a_stale_graph(rng: np.random.Generator) -> None:
+    torch = pytest.importorskip("torch")
+    w = torch.tensor(rng.standard_normal((3, 4)), requires_grad=True)
+    loss = (w * w).sum()
+    with torch.no_grad():
+        w -= 0.1
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        loss.backward()
