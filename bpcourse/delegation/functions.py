@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import dis
 import functools
-import importlib
 import inspect
 import types
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import suppress
 from typing import Any
 
 from bpcourse.delegation.behind import real_of
-from bpcourse.delegation.loaded import MODULES, PACKAGE, most_precise
-from bpcourse.delegation.refusals import Refusals
+from bpcourse.delegation.loaded import most_precise
+from bpcourse.delegation.refusals import Refusals, refusals_for_reading
 from bpcourse.delegation.source import uses_in
 
 _ATTRIBUTE_LOADS = ("LOAD_ATTR", "LOAD_METHOD")
@@ -40,51 +40,52 @@ def _bytecode_uses(
     """
     instructions = [i for i in dis.get_instructions(code) if i.opname not in ("CACHE", "EXTENDED_ARG")]
     imported: dict[str, str] = dict(outer or {})  # local name -> the dotted name an import stored there
-
-    def attributes(start: int) -> str:
-        attrs = []
-        for following in instructions[start:]:
-            if following.opname not in _ATTRIBUTE_LOADS:
-                break
-            attrs.append(following.argval)
-        return ".".join(attrs)
-
     for index, instruction in enumerate(instructions):
         if isinstance(instruction.argval, types.CodeType):
             yield from _bytecode_uses(instruction.argval, imported)
         elif instruction.opname in _LOCAL_LOADS and instruction.argval in imported:
-            attrs = attributes(index + 1)
+            attrs = _attributes(instructions, index + 1)
             yield None, f"{imported[instruction.argval]}.{attrs}" if attrs else imported[instruction.argval]
         elif instruction.opname in _GLOBAL_LOADS:
-            yield instruction.argval, attributes(index + 1)
+            yield instruction.argval, _attributes(instructions, index + 1)
         elif instruction.opname == "IMPORT_NAME":
-            module = instruction.argval
-            yield None, module
-            # ``from m import x`` has a tuple of names before IMPORT_NAME. ``import m.x as y`` has
-            # None, and its IMPORT_FROM only walks down to the submodule already named.
-            fromlist = instructions[index - 1].argval if index else None
-            walked, target = False, module
-            for following in instructions[index + 1 :]:
-                if following.opname == "IMPORT_FROM":
-                    if isinstance(fromlist, tuple):
-                        target = f"{module}.{following.argval}"
-                        yield None, target
-                    walked = True
-                elif following.opname in _STORES:
-                    if isinstance(fromlist, tuple):
-                        imported[following.argval] = target
-                    else:
-                        imported[following.argval] = module if walked else module.split(".")[0]
-                        break
-                else:
-                    break
+            yield from _import_uses(instructions, index, imported)
 
 
-def _source(function: types.FunctionType) -> str | None:
-    try:
-        return inspect.getsource(function)
-    except (OSError, TypeError):  # defined where no source is kept (exec of a string)
-        return None
+def _attributes(instructions: Sequence[dis.Instruction], start: int) -> str:
+    """The attributes loaded one after the other from ``start`` on, dotted (``""`` for none)."""
+    attrs = []
+    for following in instructions[start:]:
+        if following.opname not in _ATTRIBUTE_LOADS:
+            break
+        attrs.append(following.argval)
+    return ".".join(attrs)
+
+
+def _import_uses(
+    instructions: Sequence[dis.Instruction], index: int, imported: dict[str, str]
+) -> Iterator[tuple[None, str]]:
+    """What the import at ``index`` (an IMPORT_NAME) imports; where it stores it goes into ``imported``."""
+    module = instructions[index].argval
+    yield None, module
+    # ``from m import x`` has a tuple of names before IMPORT_NAME. ``import m.x as y`` has
+    # None, and its IMPORT_FROM only walks down to the submodule already named.
+    fromlist = instructions[index - 1].argval if index else None
+    walked, target = False, module
+    for following in instructions[index + 1 :]:
+        if following.opname == "IMPORT_FROM":
+            if isinstance(fromlist, tuple):
+                target = f"{module}.{following.argval}"
+                yield None, target
+            walked = True
+        elif following.opname in _STORES:
+            if isinstance(fromlist, tuple):
+                imported[following.argval] = target
+            else:
+                imported[following.argval] = module if walked else module.split(".")[0]
+                break
+        else:
+            break
 
 
 def refused_by(function: Callable[..., Any], refused: Sequence[str]) -> list[str]:
@@ -102,9 +103,7 @@ def refused_by(function: Callable[..., Any], refused: Sequence[str]) -> list[str
     """
     if not refused:
         return []
-    if PACKAGE not in MODULES:
-        importlib.import_module(PACKAGE)
-    refusals = Refusals(refused)
+    refusals = refusals_for_reading(refused)
     found: list[str] = []
     home = namespace_of(function)
     pending: deque[Any] = deque([function])  # first in, first out: names come in the order of the code
@@ -117,33 +116,54 @@ def refused_by(function: Callable[..., Any], refused: Sequence[str]) -> list[str
         named = refusals.held_in(value, home)
         if named is not None:
             found.append(named)
-            continue
-        if isinstance(value, functools.partial):
-            pending.extend((value.func, *value.args, *value.keywords.values()))
-        elif isinstance(value, type):
-            pending.extend(v for v in vars(value).values() if getattr(v, "__globals__", None) is home)
         elif isinstance(value, types.FunctionType) and value.__globals__ is home:
-            source = _source(value)
-            if source is not None:
-                found.extend(uses_in(source, refusals, None, home, value.__code__.co_freevars))
-            for name, attrs in _bytecode_uses(value.__code__):
-                if name is None:
-                    found.append(refusals.covering(attrs) or "")
-                elif name in home:
-                    target = real_of(home[name])
-                    if isinstance(target, types.ModuleType) and attrs:
-                        found.append(refusals.covering(f"{target.__name__}.{attrs}") or "")
-                    pending.append(target)
-            pending.extend(value.__defaults__ or ())
-            pending.extend((value.__kwdefaults__ or {}).values())
-            for cell in value.__closure__ or ():
-                try:
-                    pending.append(cell.cell_contents)
-                except ValueError:  # a cell not filled yet
-                    pass
-        elif (inner := _inner(value)) is not None:
-            pending.append(inner)
+            uses, reached = _read_function(value, refusals)
+            found += uses
+            pending += reached
+        else:
+            pending += _handed_on(value, home)
     return most_precise(found)
+
+
+def _read_function(function: types.FunctionType, refusals: Refusals) -> tuple[list[str], list[Any]]:
+    """The refused names a learner's function uses, and the values it reaches (to be read in turn)."""
+    home = function.__globals__
+    source = _source(function)
+    found = [] if source is None else uses_in(source, refusals, None, home, function.__code__.co_freevars)
+    reached: list[Any] = []
+    dotted: list[str] = []  # what its imports, and the modules among its globals, lead to
+    for name, attrs in _bytecode_uses(function.__code__):
+        if name is None:
+            dotted.append(attrs)
+        elif name in home:
+            target = real_of(home[name])
+            if isinstance(target, types.ModuleType) and attrs:
+                dotted.append(f"{target.__name__}.{attrs}")
+            reached.append(target)
+    found += (named for named in map(refusals.covering, dotted) if named is not None)
+    reached += function.__defaults__ or ()
+    reached += (function.__kwdefaults__ or {}).values()
+    for cell in function.__closure__ or ():
+        with suppress(ValueError):  # a cell not filled yet
+            reached.append(cell.cell_contents)
+    return found, reached
+
+
+def _handed_on(value: Any, home: Mapping[str, Any]) -> list[Any]:
+    """What a partial, a class of the learner's or a wrapper hands its work to."""
+    if isinstance(value, functools.partial):
+        return [value.func, *value.args, *value.keywords.values()]
+    if isinstance(value, type):
+        return [v for v in vars(value).values() if getattr(v, "__globals__", None) is home]
+    inner = _inner(value)
+    return [] if inner is None else [inner]
+
+
+def _source(function: types.FunctionType) -> str | None:
+    try:
+        return inspect.getsource(function)
+    except (OSError, TypeError):  # defined where no source is kept (exec of a string)
+        return None
 
 
 def namespace_of(function: Callable[..., Any]) -> dict[str, Any]:

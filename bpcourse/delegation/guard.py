@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.abc
 import sys
 import types
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
@@ -48,19 +48,15 @@ class Guard:
         name = module.__name__
         if name not in self._reaching:
             self._reaching[name] = False  # while this one is looked at (modules that import each other)
-            for attr, value in list(vars(module).items()):
-                if attr.startswith("__"):
-                    continue
-                value = real_of(value)
-                if isinstance(value, types.ModuleType):
-                    inner = getattr(value, "__name__", "")
-                    if self.refusals.covers(inner) or (in_package(inner) and self.reaches(value)):
-                        self._reaching[name] = True
-                        break
-                elif self.refusals.name_of(value) is not None:
-                    self._reaching[name] = True
-                    break
+            attributes = (v for attr, v in list(vars(module).items()) if not attr.startswith("__"))
+            self._reaching[name] = any(self._leads_to_refused(real_of(v)) for v in attributes)
         return self._reaching[name]
+
+    def _leads_to_refused(self, value: Any) -> bool:
+        if isinstance(value, types.ModuleType):
+            name = getattr(value, "__name__", "")
+            return self.refusals.covers(name) or (in_package(name) and self.reaches(value))
+        return self.refusals.name_of(value) is not None
 
     def offered(self, value: Any) -> Any:
         """What a learner gets for ``value`` read through a module stand-in."""
@@ -71,6 +67,21 @@ class Guard:
         if named is not None:
             self.refuse(named)
         return value
+
+    def stand_in_for_entry(self, value: Any) -> Any:
+        """The stand-in for a value of ``sys.modules`` (a course module's), or None."""
+        module = real_of(value)
+        if isinstance(module, types.ModuleType) and in_package(getattr(module, "__name__", "")):
+            return self.stand_in_for_module(module)
+        return None
+
+    def stand_in_for_name(self, value: Any, namespace: Mapping[str, Any]) -> Any:
+        """The stand-in for a value bound to a name in the learner's ``namespace``, or None."""
+        value = real_of(value)
+        if isinstance(value, types.ModuleType):
+            return self.stand_in_for_module(value)
+        named = self.refusals.held_in(value, namespace)
+        return RefusedObject.make(value, named, self) if named is not None else None
 
 
 class _RefusedImports(importlib.abc.MetaPathFinder):
@@ -116,25 +127,11 @@ def refusing(namespace: dict[str, Any], refused: Sequence[str], instead: str = "
         yield
         return
     guard = Guard(Refusals((*refused, *ITSELF)), instead)
-
-    def module_stand_in(value: Any) -> Any:
-        real = real_of(value)
-        if isinstance(real, types.ModuleType) and in_package(getattr(real, "__name__", "")):
-            return guard.stand_in_for_module(real)
-        return None
-
-    def name_stand_in(value: Any) -> Any:
-        real = real_of(value)
-        if isinstance(real, types.ModuleType):
-            return guard.stand_in_for_module(real)
-        named = guard.refusals.held_in(real, namespace)
-        return RefusedObject.make(real, named, guard) if named is not None else None
-
     # The import system's own dictionary, and sys.modules if the learner's code rebound it.
     registries = [MODULES] if sys.modules is MODULES else [MODULES, sys.modules]
-    swaps = [(registry, _swaps(registry, module_stand_in)) for registry in registries]
+    swaps = [(registry, _swaps(registry, guard.stand_in_for_entry)) for registry in registries]
     if not in_package(module_of_namespace(namespace) or ""):
-        swaps.append((namespace, _swaps(namespace, name_stand_in)))
+        swaps.append((namespace, _swaps(namespace, lambda value: guard.stand_in_for_name(value, namespace))))
     finder = _RefusedImports(guard.refusals.modules, instead)
     try:
         for mapping, swapped in swaps:

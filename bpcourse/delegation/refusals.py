@@ -5,17 +5,21 @@ from __future__ import annotations
 import functools
 import importlib
 import types
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from bpcourse.delegation.behind import real_of
 from bpcourse.delegation.loaded import (
     MODULES,
+    PACKAGE,
+    attribute_chain,
     in_package,
     is_module_name,
+    loaded_module,
     lookup,
     module_of_namespace,
     under,
+    unloaded_course_module,
 )
 
 # Values that are only data: nothing to refuse, and compared by identity they could match by accident.
@@ -38,16 +42,11 @@ class Refusals:
         self._kept: list[Any] = []  # the objects whose ids are in self.objects stay alive
         self._classes: dict[int, str | None] = {}
         for name in refused:
-            if not is_module_name(name):
-                parent = name.rpartition(".")[0]
-                if in_package(parent) and parent not in MODULES and is_module_name(parent):
-                    # The module of a refused object is loaded so that the object can be told by identity.
-                    importlib.import_module(parent)
-                target = lookup(name)
-                if target is not None and not isinstance(target, types.ModuleType):
-                    self._refuse(target, name)
-                    continue
-            self.modules.append(name)
+            target = _object_named(name)
+            if target is None:
+                self.modules.append(name)
+            else:
+                self._refuse(target, name)
         for module_name, module in list(MODULES.items()):
             module = real_of(module) if self.covers(module_name) else None
             if isinstance(module, types.ModuleType):
@@ -82,8 +81,7 @@ class Refusals:
         if isinstance(value, staticmethod | classmethod):
             return self.name_of(value.__func__)
         if isinstance(value, functools.partial):
-            inner = (value.func, *value.args, *value.keywords.values())
-            return next((n for n in map(self.name_of, inner) if n is not None), None)
+            return _first(map(self.name_of, (value.func, *value.args, *value.keywords.values())))
         if isinstance(value, types.BuiltinMethodType) and not isinstance(value.__self__, types.ModuleType):
             return self.name_of(value.__self__)  # a method of a refused container (SCALAR_OPS.get)
         if isinstance(value, type):
@@ -113,28 +111,22 @@ class Refusals:
             items = vars(value).values()
         else:
             return None
-        for item in list(items):
-            named = self.name_of(item)
-            if named is not None:
-                return named
-        return None
+        return _first(map(self.name_of, list(items)))
 
     def _class_name(self, cls: type) -> str | None:
         """The refused class ``cls`` is or derives from, or None."""
         if id(cls) not in self._classes:
-            found = None
-            for base in getattr(cls, "__mro__", (cls,)):
-                named = self.objects.get(id(base))
-                if named is not None:
-                    found = named
-                    break
-                module = self._defining_module(base)
-                if module is not None:
-                    found = f"{module}.{base.__qualname__}"
-                    break
-            self._classes[id(cls)] = found
+            self._classes[id(cls)] = _first(map(self._refused_class, getattr(cls, "__mro__", (cls,))))
             self._kept.append(cls)
         return self._classes[id(cls)]
+
+    def _refused_class(self, cls: type) -> str | None:
+        """The name of ``cls`` when it is itself refused (bases not looked at), or None."""
+        named = self.objects.get(id(cls))
+        if named is not None:
+            return named
+        module = self._defining_module(cls)
+        return f"{module}.{cls.__qualname__}" if module is not None else None
 
     def _defining_module(self, cls: type) -> str | None:
         module = getattr(cls, "__module__", None)
@@ -161,36 +153,37 @@ class Refusals:
         for name in self.objects.values():
             if under(dotted, name):
                 return name
-        if not in_package(dotted):
+        found = loaded_module(dotted, load=True) if in_package(dotted) else None
+        if found is None:
             return None
-        parts = dotted.split(".")
-        value: Any = None
-        for i in range(len(parts), 0, -1):
-            prefix = ".".join(parts[:i])
-            if in_package(prefix) and prefix not in MODULES and is_module_name(prefix):
-                try:
-                    importlib.import_module(prefix)
-                except Exception:  # a module that cannot be imported here names nothing
-                    continue
-            value = real_of(MODULES.get(prefix))
-            if isinstance(value, types.ModuleType):
-                parts = parts[i:]
-                break
-        else:
-            return None
-        for attr in (None, *parts):
-            if attr is not None:
-                try:
-                    value = real_of(getattr(value, attr))
-                except Exception:
-                    return None
-            named = self.name_of(value)
-            if named is not None:
-                return named
+        return _first(map(self.name_of, attribute_chain(*found)))
+
+
+def refusals_for_reading(refused: Sequence[str]) -> Refusals:
+    """``Refusals`` for reading code, the package loaded first: its re-exports are told by identity."""
+    if PACKAGE not in MODULES:
+        importlib.import_module(PACKAGE)
+    return Refusals(refused)
+
+
+def _object_named(name: str) -> Any:
+    """The loaded object, not a module, that the refused name ``name`` is; None for a module's name."""
+    if is_module_name(name):
         return None
+    parent = name.rpartition(".")[0]
+    if unloaded_course_module(parent):
+        # The module of a refused object is loaded so that the object can be told by identity.
+        importlib.import_module(parent)
+    target = lookup(name)
+    return None if isinstance(target, types.ModuleType) else target
 
 
 def _holds_objects(container: Any) -> bool:
     """True when a container holds something other than numbers and strings (engine objects)."""
     items = container.values() if isinstance(container, dict) else container
     return any(not isinstance(item, ATOMS) for item in items)
+
+
+def _first(names: Iterable[str | None]) -> str | None:
+    """The first of ``names`` that is not None (read no further), or None."""
+    return next((name for name in names if name is not None), None)

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import ast
-import importlib
 import textwrap
 import types
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from bpcourse.delegation.behind import real_of
-from bpcourse.delegation.loaded import MODULES, PACKAGE, most_precise
-from bpcourse.delegation.refusals import Refusals
+from bpcourse.delegation.loaded import most_precise
+from bpcourse.delegation.refusals import Refusals, refusals_for_reading
 
 Scope = dict[str, Any]  # name -> dotted target of an import, None (a plain local), or a def node
 
@@ -38,9 +37,6 @@ def _parameters(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> li
     a = node.args
     names = [x.arg for x in (*a.posonlyargs, *a.args, *a.kwonlyargs)]
     return names + [x.arg for x in (a.vararg, a.kwarg) if x is not None]
-
-
-_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 
 
 def _bindings(body: Sequence[ast.AST], scope: Scope) -> Scope:
@@ -180,63 +176,62 @@ class _Uses(ast.NodeVisitor):
                     yield from (k.value for k in node.keywords)
                 return
 
+    def _chain(self, node: ast.AST) -> bool:
+        """Records the dotted name ``node`` stands for, then reads the rest; False when it stands for none."""
+        dotted = self._dotted(node)
+        if dotted is None:
+            return False
+        self._record(dotted)
+        for part in self._rest_of_chain(node):
+            self.visit(part)
+        return True
+
+    def _in_scope(self, body: Sequence[ast.AST], scope: Scope) -> None:
+        """Reads ``body`` in a scope of its own, which starts as ``scope``."""
+        self.scopes.append(_bindings(body, scope))
+        for statement in body:
+            self.visit(statement)
+        self.scopes.pop()
+
     # -- walking ---------------------------------------------------------------------------------
     def visit_Name(self, node: ast.Name) -> None:
         if isinstance(node.ctx, ast.Load):
             self._record(self._root(node.id))
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
-        dotted = self._dotted(node)
-        if dotted is None:
+        if not self._chain(node):
             self.generic_visit(node)
-            return
-        self._record(dotted)
-        for part in self._rest_of_chain(node):
-            self.visit(part)
 
     def visit_Call(self, node: ast.Call) -> None:
         imported = self._import(node)
         if imported is not None:
             self._record(imported[0])  # importing a refused module is using it
-        elif self._getattr(node):
-            dotted = self._dotted(node)
-            if dotted is not None:
-                self._record(dotted)
-                for part in self._rest_of_chain(node):
-                    self.visit(part)
-                return
+        elif self._getattr(node) and self._chain(node):
+            return
         self.generic_visit(node)
 
-    def visit_Import(self, node: ast.Import) -> None:
+    def visit_Import(self, node: ast.Import | ast.ImportFrom) -> None:
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if any(alias.name == "*" for alias in node.names):
+                self._record(node.module)
         for _, _, imported in _import_targets(node):
             self._record(imported)
 
-    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
-        if node.level == 0 and node.module and any(alias.name == "*" for alias in node.names):
-            self._record(node.module)
-        for _, _, imported in _import_targets(node):
-            self._record(imported)
+    visit_ImportFrom = visit_Import
 
     def _function(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> None:
         for expr in (*getattr(node, "decorator_list", ()), *node.args.defaults, *node.args.kw_defaults):
             if expr is not None:
                 self.visit(expr)
-        scope: Scope = dict.fromkeys(_parameters(node))
         body = node.body if isinstance(node.body, list) else [node.body]
-        self.scopes.append(_bindings(body, scope))
-        for statement in body:
-            self.visit(statement)
-        self.scopes.pop()
+        self._in_scope(body, dict.fromkeys(_parameters(node)))
 
     visit_FunctionDef = visit_AsyncFunctionDef = visit_Lambda = _function
 
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
         for expr in (*node.decorator_list, *node.bases, *(k.value for k in node.keywords)):
             self.visit(expr)
-        self.scopes.append(_bindings(node.body, {}))
-        for statement in node.body:
-            self.visit(statement)
-        self.scopes.pop()
+        self._in_scope(node.body, {})
 
 
 def _parse(source: str) -> ast.Module | None:
@@ -265,6 +260,10 @@ def uses_in(
     namespace: Mapping[str, Any] | None,
     free: Sequence[str] = (),
 ) -> list[str]:
+    """The refused names ``source`` uses, each once: all of it, or ``function`` and the helpers it calls.
+
+    ``free``: names the source uses but does not bind (a nested function's free variables).
+    """
     tree = _parse(source)
     if tree is None:
         return []
@@ -314,6 +313,4 @@ def refused_uses(
     """
     if not refused:
         return []
-    if PACKAGE not in MODULES:
-        importlib.import_module(PACKAGE)  # its re-exports are resolved by identity
-    return most_precise(uses_in(source, Refusals(refused), function, namespace))
+    return most_precise(uses_in(source, refusals_for_reading(refused), function, namespace))

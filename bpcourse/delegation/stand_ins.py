@@ -41,6 +41,14 @@ def asked_by_engine(depth: int) -> bool:
     return module is not None and in_package(module) and not any(under(module, m) for m in ITSELF)
 
 
+def _unless_refused(stand_in: StandIn) -> Any:
+    """The object behind ``stand_in``, unless its guard is on: then the refusal."""
+    entry = entry_of(stand_in)
+    if entry.guard.active:
+        entry.guard.refuse(entry.name)
+    return entry.real
+
+
 class RefusedObject(StandIn):
     """Stands for a refused function, class or value: raises when it is called or reached.
 
@@ -106,13 +114,6 @@ for _operator in (
 ).split():
     setattr(RefusedObject, _operator, _forwarding(_operator))
 del _operator
-
-
-def _unless_refused(stand_in: StandIn) -> Any:
-    entry = entry_of(stand_in)
-    if entry.guard.active:
-        entry.guard.refuse(entry.name)
-    return entry.real
 
 
 _KEPT_DUNDERS = ("__file__", "__path__", "__package__", "__spec__", "__loader__")
