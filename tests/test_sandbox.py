@@ -29,7 +29,12 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook, writes
 
 import bpcourse
-from bpcourse.grading.isolation import bubblewrap, python_readable_by_others
+from bpcourse.grading.isolation import (
+    bubblewrap,
+    hidden_paths,
+    package_view,
+    python_readable_by_others,
+)
 
 NOTEBOOK = "01_scalar_graphs"
 MARKER = "271.828"  # an unusual sleep length, to find escaped processes again
@@ -538,6 +543,7 @@ def test_a_worker_sees_only_python_its_packages_and_the_engine(scratch):
         "a home folder": Path("/home") / "someone",
         "the grader's home": Path(os.path.expanduser("~")) / ".bashrc",
         "the engine": package / "tensor.py",
+        "the delegation guard": package / "delegation" / "guard.py",
         "numpy": Path(sysconfig.get_paths()["purelib"]) / "numpy",
     }
     made_home = not (Path("/home") / "someone").exists()
@@ -560,7 +566,28 @@ def test_a_worker_sees_only_python_its_packages_and_the_engine(scratch):
     if made_home:
         (Path("/home") / "someone").rmdir()
     seen = row["diagnosis"].split("SEEN=")[1].split(" (at line")[0].split(";")
-    assert seen == ["numpy", "the engine"]
+    assert seen == ["numpy", "the delegation guard", "the engine"]
+
+
+def test_the_sandbox_binds_the_delegation_package_and_no_more():
+    """The worker imports ``bpcourse.delegation``: all of it is bound read-only, and never hidden."""
+    package = Path(bpcourse.__file__).resolve().parent
+    view = package_view()
+    bound = {view[i + 1] for i, arg in enumerate(view) if arg == "--ro-bind"}
+    made = {view[i + 1] for i, arg in enumerate(view) if arg == "--dir"}
+    modules = sorted((package / "delegation").glob("*.py"))
+    assert {"__init__.py", "guard.py"} <= {m.name for m in modules}
+    assert {str(m) for m in modules} <= bound
+    compiled = sorted((package / "delegation" / "__pycache__").glob("*.pyc"))
+    assert {str(c) for c in compiled} <= bound
+    assert str(package / "delegation") in made
+    assert view[-2:] == ["--remount-ro", str(package)]
+    assert not any(path.startswith(str(package / "exercises")) for path in bound)
+    assert str(package / "check.py") not in bound
+    assert str(package / "grading" / "runner.py") not in bound
+    hidden = hidden_paths([])
+    assert str(package / "exercises") in hidden and str(package / "check.py") in hidden
+    assert not any(path.startswith(str(package / "delegation")) for path in hidden)
 
 
 @needs_bubblewrap

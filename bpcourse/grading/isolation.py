@@ -42,6 +42,8 @@ SANDBOX_HOME = "/home/learner"
 # authoring tools or the rest of the grader.
 HIDDEN_MODULES = ("check", "authoring", "cli", "sample_class", "__main__")
 SANDBOX_SIDE_OF_GRADING = ("__init__", "worker", "wire", "wire_types", "forkserver")
+# Subpackages a sandbox sees whole: the worker guards each call with ``bpcourse.delegation``.
+SANDBOX_SUBPACKAGES = ("delegation",)
 
 
 class SandboxUnavailable(Exception):
@@ -115,9 +117,14 @@ def package_view() -> list[str]:
 
     An empty tmpfs goes over the package's folder (wherever it is installed,
     inside site-packages or in a source checkout), then the permitted modules
-    are bound back into it one by one, with their compiled bytecode.
+    are bound back into it one by one, with their compiled bytecode: the
+    top-level modules but the hidden ones, the worker's side of grading, and
+    every module of the subpackages the worker needs (``delegation``).
     """
-    args = ["--tmpfs", str(PACKAGE), "--dir", str(PACKAGE / "grading")]
+    subpackages = [PACKAGE / name for name in SANDBOX_SUBPACKAGES]
+    args = ["--tmpfs", str(PACKAGE)]
+    for folder in (PACKAGE / "grading", *subpackages):
+        args += ["--dir", str(folder)]
 
     def add(folder: Path, stem: str) -> None:
         args.extend(_binds(folder / f"{stem}.py"))
@@ -129,6 +136,9 @@ def package_view() -> list[str]:
             add(PACKAGE, module.stem)
     for stem in SANDBOX_SIDE_OF_GRADING:
         add(PACKAGE / "grading", stem)
+    for folder in subpackages:
+        for module in sorted(folder.glob("*.py")):
+            add(folder, module.stem)
     return [*args, "--remount-ro", str(PACKAGE)]
 
 
@@ -171,6 +181,7 @@ def hidden_paths(extra: Iterable[Path]) -> list[str]:
     """What a ``user id`` worker must not see: the grader's side of the package and ``extra``.
 
     ``extra``: the class folders, the results folder, the instructor notebooks.
+    The subpackages a sandbox sees whole (``SANDBOX_SUBPACKAGES``) stay visible.
     """
     paths = [PACKAGE / "exercises"]
     paths += [PACKAGE / f"{stem}.py" for stem in HIDDEN_MODULES]
