@@ -241,7 +241,7 @@ def _parse(source: str) -> ast.Module | None:
         return ast.parse(source)
     except SyntaxError:
         pass
-    try:  # imported here: the grading sandbox never reads source, and IPython is slow to import
+    try:  # imported only when needed: IPython is slow to import where it is not loaded already
         from IPython.core.inputtransformer2 import TransformerManager
 
         source = TransformerManager().transform_cell(source)
