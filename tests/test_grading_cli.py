@@ -183,3 +183,24 @@ def test_a_class_with_every_kind_of_miss(tmp_path, capsys):
     summary = gradescope.results_json(results["cat"])["output"]
     assert "(line 2 of the cell)" in summary and "ipython-input" not in summary
     assert "ipython-input" not in feedback_text("cat", [results["cat"]])
+
+
+# A function that raises the recursion limit and recurses without end: today the worker spends
+# longer than the call's limit formatting the traceback, and the grader says "an endless loop?".
+RECURSION_BOMB = (
+    "import sys\nsys.setrecursionlimit(10**6)\n"
+    "def mul_backward(upstream, x, y):\n    return mul_backward(upstream, x, y)"
+)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="needs the worker to report a RecursionError without formatting every frame "
+    "(bpcourse/grading/worker.py: walk the traceback, cap sys.setrecursionlimit)",
+)
+def test_a_recursion_bomb_says_recursion_too_deep(tmp_path):
+    from test_grading import grade, messages
+
+    result = grade(write(tmp_path / "nb.ipynb", with_replaced("mul_backward", RECURSION_BOMB)))
+    text = messages(result, "mul_backward")
+    assert "recursion too deep" in text and "endless loop" not in text
