@@ -13,7 +13,8 @@ contributions: the merge rule the picture highlights.
 ``bpcourse grade PATH... --out DIR`` grades submitted notebooks (see
 ``bpcourse.grading``). ``bpcourse grade-sample`` grades the repository's sample
 class (see ``bpcourse.sample_class``). Running ``bpcourse`` with no arguments
-runs the demo.
+lists the commands, then runs the demo. ``bpcourse --version`` prints the
+installed version.
 """
 
 from __future__ import annotations
@@ -115,11 +116,31 @@ def run_demo(x: float, y: float, out_dir: Path) -> int:
     return 0 if result.passed and closed_agrees else 1
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("bpcourse")
+    except PackageNotFoundError:
+        return "(not installed)"
+
+
+def commands_overview(parser: argparse.ArgumentParser) -> str:
+    """The commands and what each does, as ``bpcourse --help`` lists them."""
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    width = max(len(choice.dest) for choice in subparsers._choices_actions)
+    lines = ["bpcourse COMMAND: backpropagation, taught and graded", "", "commands:"]
+    lines += [f"  {c.dest:<{width}}  {c.help}" for c in subparsers._choices_actions]
+    lines += ["", "`bpcourse COMMAND --help` says more; `bpcourse --version` gives the version."]
+    return "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bpcourse",
         description="Backpropagation, taught and graded. With no command, runs the demo.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo = commands.add_parser(
         "demo",
@@ -171,7 +192,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
     if args.command is None:
-        print("No command given: running `bpcourse demo` (see `bpcourse --help`).")
+        print(commands_overview(parser))
+        print()
+        print("No command given: running `bpcourse demo`.")
         print()
         args = parser.parse_args(["demo"])
     if args.command == "demo":

@@ -139,6 +139,8 @@ def diagnoses(results: list[dict[str, Any]], width: int = 100) -> str:
     A classic mistake is shown by its diagnosis alone (what is wrong with the numbers
     is in the gradebook); outputs with the same message share a line.
     """
+    from bpcourse.grading.gradebook import TAMPERING_LABEL, readable, tampering
+
     lines = [
         "What the grader found (stubs are only in the table; the full text of every message is in",
         "gradebook.csv and in each student's feedback file):",
@@ -146,16 +148,19 @@ def diagnoses(results: list[dict[str, Any]], width: int = 100) -> str:
     for r in sorted(results, key=lambda r: (r["student"], r["notebook"])):
         where = f"  {r['student']} {_short(r['notebook'])}"
         for problem in r["problems"]:
-            lines += _wrapped(f"{where} notebook: {problem}", width)
+            lines += _wrapped(f"{where} notebook: {readable(problem)}", width)
         for e in r["exercises"]:
             if e["status"] in ("passed", "not implemented"):
                 continue
             by_message: dict[str, list[str]] = {}
             for line in e["lines"]:
                 if not line["ok"]:
-                    message = line["message"].split(" — ", 1)[-1]  # the diagnosis, when there is one
+                    message = readable(
+                        line["message"].split(" — ", 1)[-1]
+                    )  # the diagnosis, when there is one
                     by_message.setdefault(message, []).append(line["what"])
-            head = f"{where} {e['exercise']} ({e['score']:g}/{e['max_score']:g}):"
+            caught = f", {TAMPERING_LABEL}" if tampering(e) else ""
+            head = f"{where} {e['exercise']} ({e['score']:g}/{e['max_score']:g}{caught}):"
             for message, whats in by_message.items():
                 lines += _wrapped(f"{head} {', '.join(whats)}: {message}", width)
                 head = " " * 6

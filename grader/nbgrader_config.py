@@ -7,7 +7,10 @@ student notebooks in ``../notebooks/`` are produced from ``../solutions/`` by
 """
 
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
-from nbgrader.preprocessors import ClearHiddenTests, GetGrades
+from nbgrader.converters import Autograde
+from nbgrader.preprocessors import ClearHiddenTests, GetGrades, OverwriteCells
+
+from bpcourse.nbgrader_hooks import HideGradeResults, RestoreHiddenTests
 
 c = get_config()  # noqa: F821  (provided by traitlets when nbgrader loads this file)
 
@@ -36,6 +39,14 @@ c.ClearHiddenTests.enforce_metadata = True
 # cell from the gradebook, even one a learner deleted.
 c.ClearOutput.remove_metadata_fields = ["collapsed", "scrolled", "execution", "ExecuteTime"]
 c.OverwriteCells.add_missing_cells = True
+# nbgrader stores each check cell with its hidden tests, and warns "Attribute 'checksum'
+# ... has changed!" for every check cell of every learner when it puts them back (nbgrader
+# issue #1961). RestoreHiddenTests puts them back the same way, and warns only for a cell
+# whose visible part the learner changed.
+c.Autograde.sanitize_preprocessors = [
+    RestoreHiddenTests if preprocessor is OverwriteCells else preprocessor
+    for preprocessor in Autograde.class_traits()["sanitize_preprocessors"].default()
+]
 
 # Autograding runs each notebook top to bottom; no course notebook needs more
 # than a few seconds per cell.
@@ -45,5 +56,6 @@ c.Execute.timeout = 60
 # Feedback (``nbgrader generate_feedback``) is made from the autograded notebooks,
 # in which the hidden tests are back in place: nbgrader's default feedback shows
 # them to the learner. ClearHiddenTests removes them again (the cell's visible
-# ``check(...)`` line, its output and the points stay).
-c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+# ``check(...)`` line, its output and the points stay), and HideGradeResults the
+# ``Out[n]: 1.0`` the hidden ``grade(fn)`` displayed (nbgrader's partial credit).
+c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, HideGradeResults, CSSHTMLHeaderPreprocessor]

@@ -12,10 +12,14 @@ import pytest
 
 from bpcourse.gradcheck import (
     ATOL,
+    BELOW_FLOOR,
+    ROUND_OFF,
+    TRUNCATION,
     check_directional,
     check_gradient,
     compare,
     numerical_gradient,
+    step_sizes,
 )
 from bpcourse.tensor import Tensor, affine
 
@@ -138,9 +142,15 @@ def test_near_zero_entries_pass_on_the_absolute_tolerance() -> None:
     assert result.passed
     assert result.max_rel_error > 0.5
     assert result.max_abs_error < ATOL
+    # The stated rule without its floor fails the correct slope at x = 0...
+    numeric = numerical_gradient(f, x)
+    assert compare(analytic, numeric, atol=0.0).failed >= 1
+    # ...and the scale-aware check, seeing that 1e-10 is within the finite
+    # difference's own error, says it cannot judge those entries either way.
     pure_relative = check_gradient(f, x, analytic, atol=0.0)
     assert not pure_relative.passed
-    assert pure_relative.failed >= 1
+    assert pure_relative.failed == 0
+    assert (0,) in pure_relative.not_checkable and (0,) in pure_relative.inconclusive
 
 
 def test_compare_rule_on_hand_picked_numbers() -> None:
@@ -251,3 +261,157 @@ def test_directional_check_on_a_large_input(rng: np.random.Generator) -> None:
 def test_directional_check_rejects_a_shape_mismatch() -> None:
     with pytest.raises(ValueError):
         check_directional(lambda v: float(np.sum(v)), np.ones(4), np.ones(5))
+
+
+# -- scale: a step relative to |x|, round-off, the floor -----------------------------------------
+def sum_of_squares(v: np.ndarray) -> float:
+    return float(np.sum(v**2))
+
+
+@pytest.mark.parametrize("scale", [1e5, 1e6])
+def test_large_inputs_pass_with_a_step_that_grows_with_x(scale: float, rng: np.random.Generator) -> None:
+    """Σx² at |x| ~ 1e5 and 1e6: a fixed step h = 1e-5 fails the right gradient (round-off in f)."""
+    x = rng.standard_normal(9) * scale
+    fixed_step = compare(2 * x, numerical_gradient(sum_of_squares, x))
+    assert fixed_step.failed >= 1  # what an absolute step gives
+    result = check_gradient(sum_of_squares, x, 2 * x)
+    assert result.passed, str(result)
+    assert (result.checked, result.failed, result.not_checkable) == (9, 0, [])
+    wrong = 2 * x
+    wrong[4] *= 1.001
+    caught = check_gradient(sum_of_squares, x, wrong)
+    assert caught.failed == 1 and caught.worst_index == (4,)
+
+
+def test_the_step_is_h_within_the_course_range_and_grows_beyond() -> None:
+    x = np.array([0.0, -1.0, 2.5, 10.0, -40.0, 1e6])
+    np.testing.assert_array_equal(step_sizes(x), [1e-5, 1e-5, 1e-5, 1e-5, 4e-5, 1.0])
+    seen: list[np.ndarray] = []
+
+    def f(v: np.ndarray) -> float:
+        seen.append(v.copy())
+        return float(np.sum(v**3))
+
+    check_gradient(f, x[:4], 3 * x[:4] ** 2)
+    assert len(seen) == 1 + 2 * 4  # a passing check costs two evaluations per entry, as stated
+    for i in range(4):
+        plus, minus = seen[1 + 2 * i], seen[2 + 2 * i]
+        assert plus[i] == x[i] + 1e-5 and minus[i] == x[i] - 1e-5
+
+
+def test_an_offset_too_large_for_the_step_is_not_checkable_rather_than_failed(
+    rng: np.random.Generator,
+) -> None:
+    """f = Σx² + 1e12: round-off in f(x ± h) (about 1e-4) swamps the difference 4h·x (about 4e-5)."""
+    x = rng.standard_normal(9)
+
+    def f(v: np.ndarray) -> float:
+        return float(np.sum(v**2) + 1e12)
+
+    assert compare(2 * x, numerical_gradient(f, x)).failed == 9  # the stated rule alone
+    result = check_gradient(f, x, 2 * x)
+    assert not result.passed and not bool(result)
+    assert result.failed == 0 and result.checked == 0
+    assert result.not_checkable == [(i,) for i in range(9)] == result.inconclusive
+    assert set(result.reasons.values()) == {ROUND_OFF}
+    text = str(result)
+    assert "INCONCLUSIVE" in text and "round-off" in text and "FAILED" not in text
+    # ...and an all-zero answer is not passed either, though f(x + h) == f(x - h) may agree with it
+    assert not check_gradient(f, x, np.zeros(9)).passed
+    # a gradient wrong by far more than the round-off still fails
+    assert check_gradient(f, x, 2 * x + 1e3).failed == 9
+
+
+def test_a_step_too_coarse_for_the_function_is_not_checkable_rather_than_failed() -> None:
+    """sin at x ~ 1e5 with the step 1e-5·|x|/10 = 0.1: the truncation error swamps the difference."""
+    x = np.array([1e5, 1.3e5, -2e5])
+
+    def f(v: np.ndarray) -> float:
+        return float(np.sum(np.sin(v)))
+
+    result = check_gradient(f, x, np.cos(x))
+    assert result.failed == 0 and not result.passed
+    assert set(result.reasons.values()) == {TRUNCATION}
+    assert "pass a smaller h" in str(result)
+    assert check_gradient(f, x, np.cos(x), h=1e-8).passed
+    assert check_gradient(f, x, -np.cos(x)).failed == 3
+
+
+@pytest.mark.parametrize(
+    ("size", "answer"),
+    [(5e-9, "zero"), (1e-9, "zero"), (5e-10, "zero"), (5e-10, "wrong sign"), (5e-10, "3x")],
+)
+def test_wrong_tiny_gradients_are_not_passed(size: float, answer: str, rng: np.random.Generator) -> None:
+    """f = c Σx² with a gradient of about ``size``: the floor 1e-8 lets every wrong answer through.
+
+    The finite difference itself is exact to about 1e-20 here, so the check sees
+    that the answer and the slope really differ and does not pass them.
+    """
+    x = rng.uniform(0.5, 1.5, 9)
+    c = size / 2
+
+    def f(v: np.ndarray) -> float:
+        return c * float(np.sum(v**2))
+
+    right = 2 * c * x
+    wrong = {"zero": np.zeros(9), "wrong sign": -right, "3x": 3 * right}[answer]
+    assert compare(wrong, numerical_gradient(f, x)).passed  # the stated rule alone passes it
+    result = check_gradient(f, x, wrong)
+    assert not result.passed
+    assert result.failed + len(result.inconclusive) == 9
+    assert result.failed == 0 or answer != "zero"
+    if result.inconclusive:
+        assert set(result.reasons.values()) == {BELOW_FLOOR}
+        assert "below what the floor" in str(result)
+    correct = check_gradient(f, x, right)
+    assert correct.passed and correct.checked == 9, str(correct)
+
+
+def test_tiny_gradients_of_a_function_of_ordinary_size_are_not_passed_by_the_floor(
+    rng: np.random.Generator,
+) -> None:
+    """f = Σ x[:3]² + 3e-9 Σ x[3:]: an answer that leaves out the tiny term (slope 3e-9) is wrong."""
+    x = rng.standard_normal(6)
+
+    def f(v: np.ndarray) -> float:
+        return float(np.sum(v[:3] ** 2) + 3e-9 * np.sum(v[3:]))
+
+    right = np.concatenate([2 * x[:3], np.full(3, 3e-9)])
+    assert check_gradient(f, x, right).passed
+    left_out = np.concatenate([2 * x[:3], np.zeros(3)])
+    assert compare(left_out, numerical_gradient(f, x)).passed  # the stated rule alone
+    result = check_gradient(f, x, left_out)
+    assert not result.passed and result.failed == 0
+    assert result.checked == 3 and result.reasons == {(3,): BELOW_FLOOR, (4,): BELOW_FLOOR, (5,): BELOW_FLOOR}
+
+
+def test_exact_zero_gradients_still_pass_on_the_floor(rng: np.random.Generator) -> None:
+    """Dead ReLU units: 0 against a slope of round-off size passes on the floor, as the course states."""
+    w = rng.standard_normal((4, 3))
+    x = rng.standard_normal(3)
+    b = np.array([-20.0, -20.0, 0.5, 0.7])  # units 0 and 1 are dead whatever the weights
+
+    def f(v: np.ndarray) -> float:
+        return float(np.sum(np.maximum(v.reshape(4, 3) @ x + b, 0.0) ** 2))
+
+    z = w @ x + b
+    analytic = (2 * np.maximum(z, 0.0))[:, None] * x[None, :]
+    assert np.all(analytic[:2] == 0.0)
+    result = check_gradient(f, w.ravel(), analytic.ravel())
+    assert result.passed, str(result)
+    assert result.checked == 12 and result.not_checkable == []
+
+
+def test_directional_check_is_scale_aware_too(rng: np.random.Generator) -> None:
+    x = rng.standard_normal(500) * 1e6
+    assert check_directional(sum_of_squares, x, 2 * x, rng=rng).passed
+    assert check_directional(sum_of_squares, x, 2.001 * x, rng=rng).failed == 3
+
+    y = rng.standard_normal(500)
+
+    def offset(v: np.ndarray) -> float:
+        return float(np.sum(v**2) + 1e12)
+
+    result = check_directional(offset, y, 2 * y, rng=rng)
+    assert not result.passed and result.failed == 0
+    assert result.reasons == {(0,): ROUND_OFF, (1,): ROUND_OFF, (2,): ROUND_OFF}

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bpcourse.grading.distributed import ClusterProblem, dask_executor
+from bpcourse.grading.gradebook import label, readable
 from bpcourse.grading.gradescope import (
     VISIBILITIES,
     not_one_notebook_message,
@@ -20,7 +21,7 @@ from bpcourse.grading.gradescope import (
 from bpcourse.grading.isolation import SandboxUnavailable
 from bpcourse.grading.runner import ClassRun, grade_class
 from bpcourse.grading.sandbox import Limits
-from bpcourse.grading.submissions import Submission, discover
+from bpcourse.grading.submissions import Submission, find
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -110,14 +111,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _table(results: list[dict[str, Any]]) -> str:
     rows = [("student", "notebook", "score", "what to look at")]
     for r in results:
-        misses = [
-            e["exercise"] + (f" ({e['status']})" if e["status"] != "failed" else "")
-            for e in r["exercises"]
-            if e["status"] != "passed"
-        ]
+        misses = [f"{e['exercise']} ({label(e)})" for e in r["exercises"] if e["status"] != "passed"]
         note = ", ".join(misses) if misses else "all passed"
         if not r["exercises"]:
-            note = "; ".join(r["problems"])[:80]
+            note = "; ".join(readable(p) for p in r["problems"])[:80]
         rows.append(
             (r["student"], r["notebook"] or Path(r["path"]).name, f"{r['score']:g}/{r['max_score']:g}", note)
         )
@@ -200,9 +197,16 @@ def _write_gradescope(args: argparse.Namespace, run: ClassRun, submission: Submi
 
 
 def run(args: argparse.Namespace) -> int:
-    submissions = discover(args.paths)
+    found = find(args.paths)
     if args.gradescope is not None:
         args.gradescope.unlink(missing_ok=True)  # never leave an earlier run's results behind
+    if found.missing:  # refused before anything is graded
+        for path in found.missing:
+            print(f"bpcourse grade: {path}: no such file or folder", file=sys.stderr)
+        return 2
+    for path in found.skipped:
+        print(f"skipped {path}: not a notebook (.ipynb)", file=sys.stderr)
+    submissions = found.submissions
     if args.gradescope is not None and len(submissions) != 1:
         message = not_one_notebook_message([s.path for s in submissions])
         write_results(args.gradescope, problem_results(message, args.gradescope_visibility))

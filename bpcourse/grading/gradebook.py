@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import tempfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -42,6 +43,40 @@ def grading_record(
     }
 
 
+# What the learner's process answers when their code imports the grader's own modules
+# (the exercise registry, the grader): the one tampering attempt the grader sees as such.
+_TAMPERING = "is not available while grading"
+TAMPERING_LABEL = "tampering attempt"
+TAMPERING_NOTE = (
+    "tampering attempt: the code imports the grader's own modules, which are hidden while grading; "
+    "an answer taken from them earns nothing"
+)
+# IPython's name for the code of a cell, in a SyntaxError's text: <ipython-input-1-d9567b878bbf>.
+_CELL_FILE = re.compile(r"\(<ipython-input-[\w-]+>, line (\d+)\)")
+
+
+def tampering(exercise: dict[str, Any]) -> bool:
+    """True when the grader caught this exercise's code importing its own hidden modules."""
+    return any(not ln.get("ok") and _TAMPERING in str(ln.get("message", "")) for ln in exercise["lines"])
+
+
+def label(exercise: dict[str, Any]) -> str:
+    """How an exercise's outcome is named: its status, or "tampering attempt" when one was caught."""
+    return TAMPERING_LABEL if tampering(exercise) else str(exercise["status"])
+
+
+def readable(message: str) -> str:
+    """A message as the learner should read it: a syntax error names the line of the cell, not
+    IPython's internal file name."""
+    return _CELL_FILE.sub(lambda m: f"(line {m.group(1)} of the cell)", message)
+
+
+def diagnosis(exercise: dict[str, Any]) -> list[str]:
+    """The lines of an exercise's verdict that say what is wrong, readable, the tampering note first."""
+    lines = [f"{ln['what']}: {readable(ln['message'])}" for ln in exercise["lines"] if not ln["ok"]]
+    return [TAMPERING_NOTE, *lines] if tampering(exercise) else lines
+
+
 def read_gradebook(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """(how the class was graded, the results) from a gradebook.json, old or new.
 
@@ -60,12 +95,11 @@ def _csv_rows(results: Sequence[dict[str, Any]]) -> list[list[Any]]:
     rows = []
     for r in results:
         for e in r["exercises"]:
-            diagnosis = "; ".join(f"{ln['what']}: {ln['message']}" for ln in e["lines"] if not ln["ok"])
             rows.append([r["student"], r["notebook"], e["exercise"], e["score"], e["max_score"], e["status"],
-                         diagnosis])  # fmt: skip
+                         "; ".join(diagnosis(e))])  # fmt: skip
         if not r["exercises"]:
             rows.append([r["student"], r["notebook"] or Path(r["path"]).stem, "", 0.0, 0.0, "ungraded",
-                         "; ".join(r["problems"])])  # fmt: skip
+                         "; ".join(readable(p) for p in r["problems"])])  # fmt: skip
     return rows
 
 
@@ -99,12 +133,10 @@ def feedback_text(student: str, results: Sequence[dict[str, Any]]) -> str:
         )
         lines.append("")
         for problem in r["problems"]:
-            lines.append(f"- note: {problem}")
+            lines.append(f"- note: {readable(problem)}")
         for e in r["exercises"]:
             mark = "✓" if e["status"] == "passed" else "✗"
-            lines.append(f"- {mark} `{e['exercise']}`: {e['status']} ({e['score']:g}/{e['max_score']:g})")
-            for ln in e["lines"]:
-                if not ln["ok"]:
-                    lines.append(f"  - {ln['what']}: {ln['message']}")
+            lines.append(f"- {mark} `{e['exercise']}`: {label(e)} ({e['score']:g}/{e['max_score']:g})")
+            lines += [f"  - {line}" for line in diagnosis(e)]
         lines.append("")
     return "\n".join(lines)

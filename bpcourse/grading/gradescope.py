@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bpcourse.grading.gradebook import TAMPERING_NOTE, readable, tampering
 from bpcourse.grading.results import write_atomically
 
 # Gradescope's visibility settings, from most to least hidden.
@@ -48,10 +49,10 @@ def case_name(notebook: str, exercise: str) -> str:
 
 def case_output(exercise: dict[str, Any]) -> str:
     """The diagnosis lines of one exercise's verdict, one per line (✓ right, ✗ wrong)."""
-    lines = []
+    lines = [f"✗ {TAMPERING_NOTE}"] if tampering(exercise) else []
     for line in exercise.get("lines", []):
         mark = "✓" if line.get("ok") else "✗"
-        message = line.get("message") or ""
+        message = readable(line.get("message") or "")
         lines.append(f"{mark} {line.get('what', '')}" + (f": {message}" if message else ""))
     if not lines:
         lines.append(exercise.get("status", ""))
@@ -79,7 +80,7 @@ def summary_output(result: dict[str, Any]) -> str:
     problems = list(result.get("problems", []))
     if problems:
         lines += ["", "About the notebook as a whole:"]
-        lines += [f"- {problem}" for problem in problems]
+        lines += [f"- {readable(problem)}" for problem in problems]
     return "\n".join(lines)
 
 

@@ -170,6 +170,29 @@ def _student_of(path: Path) -> str:
     return path.stem
 
 
+@dataclass
+class Found:
+    """What a list of paths holds: submissions, and the paths that give none."""
+
+    submissions: list[Submission]
+    missing: list[Path]  # named but not there
+    skipped: list[Path]  # files named that are not notebooks (no .ipynb suffix)
+
+
+def find(paths: Iterable[str | Path]) -> Found:
+    """The submissions under the given notebooks and folders, and the paths that hold none.
+
+    A path that does not exist is ``missing``; a file named explicitly that is
+    not a notebook (its name does not end in .ipynb) is ``skipped``. In a
+    folder only the notebooks are looked at.
+    """
+    paths = [Path(raw) for raw in paths]
+    missing = [p for p in paths if not p.exists()]
+    skipped = [p for p in paths if p.exists() and not p.is_dir() and p.suffix.lower() != ".ipynb"]
+    rest = [p for p in paths if p not in missing and p not in skipped]
+    return Found(discover(rest), missing, skipped)
+
+
 def discover(paths: Iterable[str | Path]) -> list[Submission]:
     """Every submission under the given notebooks and folders, sorted, without duplicates."""
     found: dict[Path, Submission] = {}
