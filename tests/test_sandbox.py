@@ -36,6 +36,18 @@ from bpcourse.grading.isolation import (
     python_readable_by_others,
 )
 
+
+def grader_package(python: str = sys.executable) -> Path:
+    """The package that ``python -m bpcourse`` runs, as the grader under test imports it.
+
+    Asked from a neutral folder: ``python -m pytest`` puts the checkout first on the
+    tests' own path, which may be another copy than the installed one the grader uses.
+    """
+    where = "import bpcourse, os; print(os.path.dirname(os.path.realpath(bpcourse.__file__)))"
+    return Path(subprocess.check_output([python, "-c", where], cwd="/", text=True).strip())
+
+
+PACKAGE = grader_package()
 NOTEBOOK = "01_scalar_graphs"
 MARKER = "271.828"  # an unusual sleep length, to find escaped processes again
 USER = "bpcourse-learner-test"
@@ -68,7 +80,7 @@ for top in ("/", os.path.expanduser("~"), os.getcwd()):
     "reads the answers": f"""
 import os
 worked = False
-package = {str(Path(bpcourse.__file__).parent)!r}
+package = {str(PACKAGE)!r}
 tops = [os.path.dirname(package), package, os.getcwd(), "/tmp", "/work", "/home", "/root", "/"]
 for top in tops:
     for folder, dirs, files in os.walk(top):
@@ -92,7 +104,7 @@ for top in tops:
     "reads the registry and the class": f"""
 import glob, os
 worked = False
-package = {str(Path(bpcourse.__file__).parent)!r}
+package = {str(PACKAGE)!r}
 places = [os.path.join(package, "exercises", "scalar_graphs.py"),
           os.path.join(os.path.dirname(package), "solutions", "01_scalar_graphs.ipynb"),
           *glob.glob("CLASS/submitted/*/*/*.ipynb"), *glob.glob("CLASS/out/results/*/*.json")]
@@ -133,8 +145,8 @@ except OSError:
     "writes into the installed package": f"""
 worked = False
 for target in ("/dev/shared-with-others", "/pwned.txt",
-               {str(Path(bpcourse.__file__).parent / "grading" / "pwned.txt")!r},
-               {str(Path(bpcourse.__file__).parent / "pwned.txt")!r},
+               {str(PACKAGE / "grading" / "pwned.txt")!r},
+               {str(PACKAGE / "pwned.txt")!r},
                {str(Path(sysconfig.get_paths()["purelib"]) / "pwned.txt")!r}):
     try:
         open(target, "w").write("pwned")
@@ -214,7 +226,7 @@ def ordinary_user():
     let through that folder for the tests' duration (traverse only) and it is restored.
     """
     site_packages = Path(sysconfig.get_paths()["purelib"])
-    package = Path(bpcourse.__file__).resolve().parent
+    package = PACKAGE
     base = _base_python()
     problem = None
     if os.geteuid() != 0:
@@ -340,7 +352,7 @@ def test_attackers_earn_nothing_and_change_nothing(scratch, grader, request, lis
     write_class(alone, [], port)
     write_class(together, sorted(ATTACKS), port)
     before = {p: p.read_bytes() for p in (together / "submitted").rglob("*.ipynb")}
-    package_before = sorted(p.name for p in Path(bpcourse.__file__).parent.iterdir())
+    package_before = sorted(p.name for p in PACKAGE.iterdir())
     try:
         done_alone = run_grade(alone, user)
         done_together = run_grade(together, user)
@@ -361,7 +373,7 @@ def test_attackers_earn_nothing_and_change_nothing(scratch, grader, request, lis
     honest = [r for r in rows if not r["student"].startswith("z-")]
     assert honest == gradebook_rows(alone)
     assert {p: p.read_bytes() for p in (together / "submitted").rglob("*.ipynb")} == before
-    assert sorted(p.name for p in Path(bpcourse.__file__).parent.iterdir()) == package_before
+    assert sorted(p.name for p in PACKAGE.iterdir()) == package_before
     assert not (Path(sysconfig.get_paths()["purelib"]) / "pwned.txt").exists()
 
 
@@ -531,7 +543,7 @@ for _ in range(30):
 @needs_bubblewrap
 def test_a_worker_sees_only_python_its_packages_and_the_engine(scratch):
     """What the sandbox shows, reported by a learner's function in what it raises."""
-    package = Path(bpcourse.__file__).resolve().parent
+    package = PACKAGE
     candidates = {
         "the exercise registry": package / "exercises",
         "the self-checks": package / "check.py",

@@ -43,13 +43,19 @@ def grading_record(
     }
 
 
-# What the learner's process answers when their code imports the grader's own modules
-# (the exercise registry, the grader): the one tampering attempt the grader sees as such.
-_TAMPERING = "is not available while grading"
+# What a verdict says when the learner's code reaches for the grader's own modules (the exercise
+# registry with its reference answers, the grader): refused by the reading of the notebook or by
+# the guard of the call ("uses bpcourse.exercises.get: ..."), or by the worker's import system.
+_TAMPERING = (
+    "is not available while grading",
+    "uses bpcourse.exercises",
+    "uses bpcourse.grading",
+    "uses bpcourse.check",
+)
 TAMPERING_LABEL = "tampering attempt"
 TAMPERING_NOTE = (
-    "tampering attempt: the code imports the grader's own modules, which are hidden while grading; "
-    "an answer taken from them earns nothing"
+    "tampering attempt: the code reaches for the grader's own modules (the exercise registry holds the "
+    "reference answers), which are out of reach while grading; an answer taken from them earns nothing"
 )
 # IPython's name for the code of a cell, in a SyntaxError's text: <ipython-input-1-d9567b878bbf>.
 _CELL_FILE = re.compile(r"\(<ipython-input-[\w-]+>, line (\d+)\)")
@@ -57,7 +63,10 @@ _CELL_FILE = re.compile(r"\(<ipython-input-[\w-]+>, line (\d+)\)")
 
 def tampering(exercise: dict[str, Any]) -> bool:
     """True when the grader caught this exercise's code importing its own hidden modules."""
-    return any(not ln.get("ok") and _TAMPERING in str(ln.get("message", "")) for ln in exercise["lines"])
+    return any(
+        not ln.get("ok") and any(mark in str(ln.get("message", "")) for mark in _TAMPERING)
+        for ln in exercise["lines"]
+    )
 
 
 def label(exercise: dict[str, Any]) -> str:

@@ -39,7 +39,11 @@ class WorkerEnded(Exception):
     """The worker process ended; the message says how."""
 
 
-_HINTS = {"SIGXCPU": " (CPU time limit)", "SIGKILL": " (killed: memory or time limit?)"}
+_HINTS = {
+    "SIGXCPU": " (CPU time limit)",
+    "SIGKILL": " (killed: memory or time limit?)",
+    "SIGSEGV": " (a crash: recursion too deep?)",
+}
 
 
 def _ending(event: dict[str, Any]) -> str:

@@ -15,11 +15,11 @@ there at all; ``bpcourse.check`` is replaced by a version whose
 from __future__ import annotations
 
 import importlib.abc
+import linecache
 import os
 import resource
 import signal
 import sys
-import traceback
 import types
 import warnings
 from typing import Any
@@ -96,18 +96,59 @@ def _hide_grader() -> None:
     os.forkpty = _no_fork  # type: ignore[assignment]
 
 
+# The deepest recursion a learner's function may reach, whatever limit its notebook sets: deep
+# enough for any honest answer, and reached (and reported) well within a call's time limit.
+MAX_RECURSION = 20_000
+
+
+def _learner_frames(exc: BaseException) -> tuple[types.TracebackType | None, int]:
+    """The innermost frame of the learner's code in ``exc``'s traceback, and how many there are.
+
+    Walks the traceback without formatting it: after a runaway recursion it holds
+    one frame per call, and formatting them all takes longer than a call may.
+    """
+    last, count = None, 0
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename.startswith("<"):
+            last, count = tb, count + 1
+        tb = tb.tb_next
+    return last, count
+
+
 def _where(exc: BaseException) -> str:
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.startswith("<")]
-    if frames and frames[-1].line:
-        return f" (at line {frames[-1].lineno}: {frames[-1].line.strip()})"
-    return ""
+    last, _ = _learner_frames(exc)
+    if last is None:
+        return ""
+    line = linecache.getline(last.tb_frame.f_code.co_filename, last.tb_lineno).strip()
+    return f" (at line {last.tb_lineno}: {line})" if line else ""
 
 
 def _describe(exc: BaseException) -> str:
+    if isinstance(exc, SyntaxError) and exc.lineno is not None:
+        # str(exc) names IPython's internal file (<ipython-input-1-d9567b878bbf>): say the cell's line.
+        code = (exc.text or "").strip()
+        shown = f": {code}" if code else ""
+        return f"raised {type(exc).__name__}: {exc.msg} (line {exc.lineno} of the cell{shown})"
     text = str(exc)
     if len(text) > 300:
         text = text[:300] + "..."
     return f"raised {type(exc).__name__}: {text}{_where(exc)}"
+
+
+def _recursion_message(exc: RecursionError) -> str:
+    _, depth = _learner_frames(exc)
+    return f"{_describe(exc)}: recursion too deep ({depth:,} nested calls of the notebook's code)"
+
+
+def _cap_recursion() -> None:
+    """Let the notebook's code raise the recursion limit up to MAX_RECURSION only."""
+    set_limit = sys.setrecursionlimit
+
+    def capped(limit: int) -> None:
+        set_limit(min(int(limit), MAX_RECURSION))
+
+    sys.setrecursionlimit = capped  # type: ignore[assignment]
 
 
 def serve(read_fd: int, write_fd: int, limits: dict[str, int]) -> int:
@@ -116,8 +157,11 @@ def serve(read_fd: int, write_fd: int, limits: dict[str, int]) -> int:
 
     apply_limits(limits)
     _hide_grader()
+    _cap_recursion()
     shell = InteractiveShell.instance()
     shell.history_manager.enabled = False
+    # IPython would format a runaway recursion's traceback, one entry per call: longer than a cell may take.
+    shell.set_custom_exc((RecursionError,), lambda *args, **kwargs: [])
     while True:
         message = receive(read_fd)
         op = message.get("op")
@@ -127,7 +171,9 @@ def serve(read_fd: int, write_fd: int, limits: dict[str, int]) -> int:
                 result = shell.run_cell(source, store_history=False)
                 error = result.error_before_exec or result.error_in_exec
                 if error is not None:
-                    send(write_fd, {"event": "cell_error", "index": index, "message": _describe(error)})
+                    deep = isinstance(error, RecursionError)
+                    message = _recursion_message(error) if deep else _describe(error)
+                    send(write_fd, {"event": "cell_error", "index": index, "message": message})
             functions = sorted(k for k, v in shell.user_ns.items() if callable(v) and not k.startswith("_"))
             send(write_fd, {"event": "ready", "functions": functions})
         elif op == "call":
@@ -152,7 +198,7 @@ def _call(namespace: dict[str, Any], message: dict[str, Any]) -> dict[str, Any]:
     except NotImplementedError:
         return {"event": "not_implemented"}
     except RecursionError as exc:
-        return {"event": "raised", "message": _describe(exc), "kind": "RecursionError"}
+        return {"event": "raised", "message": _recursion_message(exc), "kind": "RecursionError"}
     except BaseException as exc:  # SystemExit and KeyboardInterrupt included: all are the learner's
         return {"event": "raised", "message": _describe(exc), "kind": type(exc).__name__}
     # Objects that came in keep their numbers on the way back.
