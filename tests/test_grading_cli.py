@@ -170,10 +170,10 @@ def test_a_class_with_every_kind_of_miss(tmp_path, capsys):
     assert "✗ `mul_backward`: tampering attempt (0/1)" in bob
     assert "reaches for the grader's own modules" in bob
     cat = (out / "feedback" / "cat.md").read_text(encoding="utf-8")
-    assert "raised SyntaxError" in cat and "(line 2 of the cell)" in cat and "ipython-input" not in cat
+    assert "raised SyntaxError" in cat and "(line 2 of the cell" in cat and "ipython-input" not in cat
     csv_rows = {(r["student"], r["exercise"]): r for r in csv.DictReader((out / "gradebook.csv").open())}
     assert csv_rows[("bob", "mul_backward")]["diagnosis"].startswith("tampering attempt: ")
-    assert csv_rows[("bob", "mul_backward")]["status"] == "error"  # the status field keeps its values
+    assert csv_rows[("bob", "mul_backward")]["status"] == "delegated"  # the status field keeps its values
 
     results = {r["student"]: r for r in json.loads((out / "gradebook.json").read_text())["submissions"]}
     cheat_case = next(
@@ -181,12 +181,12 @@ def test_a_class_with_every_kind_of_miss(tmp_path, capsys):
     )
     assert cheat_case["output"].startswith("✗ tampering attempt")
     summary = gradescope.results_json(results["cat"])["output"]
-    assert "(line 2 of the cell)" in summary and "ipython-input" not in summary
+    assert "(line 2 of the cell" in summary and "ipython-input" not in summary
     assert "ipython-input" not in feedback_text("cat", [results["cat"]])
 
 
-# A function that raises the recursion limit and recurses without end: today the worker spends
-# longer than the call's limit formatting the traceback, and the grader says "an endless loop?".
+# A function that raises the recursion limit and recurses without end: formatting its traceback
+# would outlast the call's limit ("an endless loop?"); the worker walks it and says what it is.
 RECURSION_BOMB = (
     "import sys\nsys.setrecursionlimit(10**6)\n"
     "def mul_backward(upstream, x, y):\n    return mul_backward(upstream, x, y)"
