@@ -216,8 +216,12 @@ def _nbgrader_child(course: Path, assignment_ids: Sequence[str]) -> int:
 
 
 # -- storing fresh outputs in the solutions -----------------------------------------------------
-def _kernel_of_this_python() -> tuple[str, Any]:
-    """A kernel name and manager class that start ipykernel in this very interpreter."""
+def kernel_of_this_python() -> tuple[str, Any]:
+    """A kernel name and manager class that start ipykernel in this very interpreter.
+
+    The device of nbval's ``--nbval-current-env``: the kernel runs ``sys.executable -m
+    ipykernel_launcher``, whatever kernels are installed.
+    """
     import ipykernel.kernelspec
     from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
     from jupyter_client.manager import AsyncKernelManager
@@ -254,7 +258,7 @@ def execute(names: Sequence[str] = (), root: Path | str | None = None, timeout: 
     chosen = [p for p in solution_notebooks(repo) if not names or p.stem in names or p.stem[:2] in names]
     if names and not chosen:
         raise AuthoringError(f"no solution notebook matches {list(names)}")
-    kernel_name, manager = _kernel_of_this_python()
+    kernel_name, manager = kernel_of_this_python()
     written = []
     for path in chosen:
         notebook = nbformat.reads(path.read_text(encoding="utf-8"), as_version=4)

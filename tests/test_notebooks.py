@@ -23,16 +23,12 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-import ipykernel.kernelspec
 import nbformat
 import pytest
 from IPython.core.inputtransformer2 import TransformerManager
-from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
-from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
-from traitlets import default
 
-from bpcourse.authoring import NOTEBOOK_GLOB, generate, normalize
+from bpcourse.authoring import NOTEBOOK_GLOB, generate, kernel_of_this_python, normalize
 from bpcourse.exercises import by_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -144,37 +140,14 @@ def test_normalize_gives_the_same_bytes_for_the_same_source() -> None:
 
 
 # -- 2. the student notebooks run ---------------------------------------------------------------------
-CURRENT_ENVIRONMENT = "bpcourse-current-env"
-
-
-class _CurrentEnvironmentSpecs(KernelSpecManager):
-    """Kernel specs where one name means ipykernel in this very interpreter.
-
-    The same device as nbval's ``--nbval-current-env``: the kernel runs
-    ``sys.executable -m ipykernel_launcher``, whatever kernels are installed.
-    """
-
-    def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
-        if kernel_name == CURRENT_ENVIRONMENT:
-            return self.kernel_spec_class(
-                resource_dir=ipykernel.kernelspec.RESOURCES, **ipykernel.kernelspec.get_kernel_dict()
-            )
-        return super().get_kernel_spec(kernel_name)
-
-
-class _CurrentEnvironmentKernel(AsyncKernelManager):
-    @default("kernel_spec_manager")
-    def _default_kernel_spec_manager(self) -> KernelSpecManager:
-        return _CurrentEnvironmentSpecs(data_dir=self.data_dir)
-
-
 def execute(path: Path) -> nbformat.NotebookNode:
     """``path`` run top to bottom in a kernel of the current environment, errors kept as outputs."""
     notebook = _read(path)
+    kernel_name, manager = kernel_of_this_python()
     client = NotebookClient(
         notebook,
-        kernel_name=CURRENT_ENVIRONMENT,
-        kernel_manager_class=_CurrentEnvironmentKernel,
+        kernel_name=kernel_name,
+        kernel_manager_class=manager,
         allow_errors=True,
         timeout=CELL_TIMEOUT,
         resources={"metadata": {"path": str(path.parent)}},
