@@ -12,7 +12,8 @@ contributions: the merge rule the picture highlights.
 
 ``bpcourse grade PATH... --out DIR`` grades submitted notebooks (see
 ``bpcourse.grading``). ``bpcourse grade-sample`` grades the repository's sample
-class (see ``bpcourse.sample_class``). Running ``bpcourse`` with no arguments
+class (see ``bpcourse.sample_class``). ``bpcourse report GRADES_DIR`` writes
+a class report from the gradebook (see ``bpcourse.grading.report``). Running ``bpcourse`` with no arguments
 lists the commands, then runs the demo. ``bpcourse --version`` prints the
 installed version.
 """
@@ -181,6 +182,19 @@ def build_parser() -> argparse.ArgumentParser:
             "Run it from the repository's root."
         ),
     )
+    report = commands.add_parser(
+        "report",
+        help="a class report for instructors from a gradebook: report.html and a summary",
+        description=(
+            "Read GRADES_DIR/gradebook.json (written by `bpcourse grade`) and write GRADES_DIR/report.html, "
+            "one self-contained page: score distributions, each exercise's outcomes and misconceptions, "
+            "the most common misconceptions with the section to revisit, and the students who may need "
+            "help. Exits with status 2 when there is no gradebook to read."
+        ),
+    )
+    from bpcourse.grading.report import add_arguments as report_arguments
+
+    report_arguments(report)
     from bpcourse import sample_class
 
     sample_class.add_arguments(sample)
@@ -207,5 +221,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bpcourse.sample_class import run as grade_sample
 
         return grade_sample(args)
+    if args.command == "report":
+        from bpcourse.grading.report import run as write_report
+
+        return write_report(args)
     parser.error(f"unknown command {args.command!r}")
     return 2
