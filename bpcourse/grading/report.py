@@ -306,12 +306,7 @@ def outcome_figure(report: ClassReport) -> Figure:
     ax.set_xlabel("students")
     ax.set_title("Outcome of each exercise")
     ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.legend(
-        ncols=len(OUTCOMES),
-        loc="upper center",
-        bbox_to_anchor=(0.5, -0.12 - 2.0 / (len(rows) + 4)),
-        frameon=False,
-    )
+    fig.legend(loc="outside lower center", ncols=len(OUTCOMES), frameon=False)
     return fig
 
 
@@ -554,9 +549,14 @@ def run(args: argparse.Namespace) -> int:
         return 2
     report = build(grader, results, args.low_score, args.many_problems)
     out = Path(args.grades_dir) / "report.html"
-    out.write_text(
-        render_html(report, f"Class report: {Path(args.grades_dir).resolve().name}"), encoding="utf-8"
-    )
+    where = Path(args.grades_dir).resolve()
+    try:
+        out.write_text(
+            render_html(report, f"Class report: {where.parent.name}/{where.name}"), encoding="utf-8"
+        )
+    except OSError as exc:
+        print(f"bpcourse report: cannot write {out}: {exc}", file=sys.stderr)
+        return 2
     print(summary_text(report))
     print()
     print(f"report: {out}")
