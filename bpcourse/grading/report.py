@@ -272,15 +272,20 @@ def short(text: str, width: int = 60) -> str:
 
 
 def score_figure(report: ClassReport) -> Figure:
-    """One histogram per notebook: how many students scored how many points (missing work: 0)."""
+    """One histogram per notebook: how many students scored how many points (missing work: 0).
+
+    Up to 20 points, one bar per point; beyond, ten bars.
+    """
     n = len(report.notebooks)
     fig = Figure(figsize=(4.2 * n, 3.2), layout="constrained")
     axes = fig.subplots(1, n, squeeze=False)[0]
     for ax, nb in zip(axes, report.notebooks, strict=True):
         values = [v or 0.0 for v in report.scores[nb].values()]
         top = report.notebook_max[nb]
-        bins = max(1, min(10, int(top))) if top else 1
-        ax.hist(values, bins=bins, range=(0, top or 1), color="#2c6fbb", edgecolor="white")
+        if 0 < top <= 20:  # one bar per point, centred on it (a fractional score goes to the nearest)
+            ax.hist(values, bins=int(top) + 1, range=(-0.5, top + 0.5), color="#2c6fbb", edgecolor="white")
+        else:
+            ax.hist(values, bins=10, range=(0, top or 1), color="#2c6fbb", edgecolor="white")
         ax.set_title(nb, fontsize=10)
         ax.set_xlabel(f"score (points out of {top:g})")
         ax.set_ylabel("students")
