@@ -22,7 +22,14 @@ from test_grading import CORRECT, NOTEBOOK, WRONG_MUL, write
 from bpcourse.cli import main
 from bpcourse.exercises import by_notebook, get
 from bpcourse.grading.gradebook import read_gradebook
-from bpcourse.grading.report import build, misconception_figure, outcome_figure, score_figure
+from bpcourse.grading.report import (
+    TAMPERING_MISCONCEPTION,
+    build,
+    misconception_figure,
+    outcome_figure,
+    score_figure,
+    summary_text,
+)
 from bpcourse.grading.runner import grade_class
 from bpcourse.grading.sandbox import Limits
 from bpcourse.grading.submissions import discover
@@ -222,3 +229,21 @@ def test_the_report_of_the_copied_gradebook_is_the_same(grades, tmp_path, report
     with contextlib.redirect_stdout(out):
         assert main(["report", str(tmp_path)]) == 0
     assert out.getvalue().replace(str(tmp_path), "X") == reported[1].replace(str(grades), "X")
+
+
+def test_a_tampering_attempt_is_named_and_its_student_listed(grades):
+    """A verdict edited as the grader writes a caught attempt (the class above has none)."""
+    grader, results = read_gradebook(grades / "gradebook.json")
+    amy = next(r for r in results if r["student"] == "amy")
+    mul = next(e for e in amy["exercises"] if e["exercise"] == "mul_backward")
+    line = {
+        "what": "own code",
+        "ok": False,
+        "message": "uses bpcourse.exercises.get: write the rule yourself",
+    }
+    mul.update(score=0.0, status="delegated", lines=[line])
+    report = build(grader, results)
+    counts = next(ex for ex in report.exercises if ex.exercise == "mul_backward").misconceptions
+    assert counts[TAMPERING_MISCONCEPTION] == 1 and sum(counts.values()) == 3  # amy; bob and cam swapped
+    assert [p.student for p in report.needing_help()] == ["cam", "amy"]
+    assert "tampering attempt in mul_backward" in summary_text(report)

@@ -17,7 +17,8 @@ A misconception is the diagnosis after " — " in a failing line of a verdict
 (``bpcourse.exercises.core.explained``), or the whole failing line when it has
 none. It is counted once per student and exercise, for exercises the student
 got partly right, wrong or that raised an error: a missing exercise or one
-that timed out has no misconception to show.
+that timed out has no misconception to show, and a tampering attempt is
+counted as that.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from bpcourse.exercises import by_notebook, get
-from bpcourse.grading.gradebook import label, read_gradebook, readable
+from bpcourse.grading.gradebook import TAMPERING_LABEL, label, read_gradebook, readable
 
 OUTCOMES = ("right", "partly", "wrong", "error", "timed out", "missing")
 COLOURS = {
@@ -50,6 +51,7 @@ COLOURS = {
     "missing": "#a0a0a0",
 }
 _TIMEOUT = re.compile(r"did not (return|finish) within")
+TAMPERING_MISCONCEPTION = "tampering attempt: the code reaches for the grader's own modules"
 DEFAULT_LOW_SCORE = 60.0
 DEFAULT_MANY_PROBLEMS = 2
 
@@ -223,10 +225,12 @@ def build(
                 kind = outcome(e) if e is not None else "missing"
                 summary.outcomes[kind].append(s)
                 people[s].outcomes[kind] += 1
-                if e is not None and kind in ("partly", "wrong", "error"):
-                    summary.misconceptions.update(misconceptions(e))
-                if e is not None and label(e) == "tampering attempt":
+                caught = e is not None and label(e) == TAMPERING_LABEL
+                if caught:
                     people[s].tampering.append(name)
+                    summary.misconceptions[TAMPERING_MISCONCEPTION] += 1
+                elif e is not None and kind in ("partly", "wrong", "error"):
+                    summary.misconceptions.update(misconceptions(e))
             scores[nb][s] = float(r["score"]) if r else None
         notebook_max[nb] = sum(x.max_score for x in summaries.values())
         for s in students:
