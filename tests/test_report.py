@@ -247,3 +247,29 @@ def test_a_tampering_attempt_is_named_and_its_student_listed(grades):
     assert counts[TAMPERING_MISCONCEPTION] == 1 and sum(counts.values()) == 3  # amy; bob and cam swapped
     assert [p.student for p in report.needing_help()] == ["cam", "amy"]
     assert "tampering attempt in mul_backward" in summary_text(report)
+
+
+def test_the_report_renders_offline_in_a_browser(reported, grades):
+    """Headless Chromium, as in test_browser: every chart decodes, nothing is fetched, a screenshot kept."""
+    from test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, _require_browser
+
+    _require_browser()
+    from playwright.sync_api import sync_playwright
+
+    fetched: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=30_000)
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 900})
+            page.on("request", lambda r: fetched.append(r.url))
+            page.goto((grades / "report.html").resolve().as_uri())
+            page.wait_for_load_state("load")
+            sizes = page.eval_on_selector_all(
+                "img", "imgs => imgs.map(i => [i.complete, i.naturalWidth, i.naturalHeight, i.alt])"
+            )
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "class-report.png"), full_page=True)
+        finally:
+            browser.close()
+    assert len(sizes) == 5 and all(done and w > 300 and h > 100 for done, w, h, _ in sizes), sizes
+    assert [url.split(":")[0] for url in fetched if not url.startswith("data:")] == ["file"]
