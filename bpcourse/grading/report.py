@@ -355,6 +355,16 @@ img { max-width: 100%; display: block; margin: 0.6em 0; }
 """
 
 
+def _count(n: int, what: str) -> str:
+    """``n`` followed by ``what``, in the plural unless n is 1."""
+    return f"{n} {what}" if n == 1 else f"{n} {what}s"
+
+
+def _class_size(report: ClassReport) -> str:
+    """ "6 students, 3 notebooks"."""
+    return f"{_count(len(report.students), 'student')}, {_count(len(report.notebooks), 'notebook')}"
+
+
 def _esc(value: Any) -> str:
     return html.escape(str(value))
 
@@ -405,7 +415,7 @@ def render_html(report: ClassReport, title: str) -> str:
         f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>{_esc(title)}</title>"
         f"<style>{_STYLE}</style></head><body>",
         f"<h1>{_esc(title)}</h1>",
-        f"<p class=muted>{len(report.students)} students, {len(report.notebooks)} notebooks; graded by "
+        f"<p class=muted>{_class_size(report)}; graded by "
         f"bpcourse {_esc(g.get('version', '?'))}, {_esc(g.get('seed_policy', '?'))}, sandbox "
         f"{_esc(', '.join(g.get('sandboxes', {})) or '?')}.</p>",
         "<h2>Students who may need help</h2>",
@@ -492,7 +502,10 @@ def render_html(report: ClassReport, title: str) -> str:
 # -- the terminal summary -----------------------------------------------------------------------------
 def summary_text(report: ClassReport) -> str:
     """What the command prints: scores per notebook, outcomes per exercise, misconceptions, students."""
-    lines = [f"Class report: {len(report.students)} students, {len(report.notebooks)} notebooks", ""]
+    lines = [
+        f"Class report: {_class_size(report)}",
+        "",
+    ]
     head = ["notebook", "handed in", "mean", "median", "lowest", "highest", "out of"]
     rows = [head, *score_rows(report)]
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(head))]
