@@ -165,8 +165,9 @@ def test_the_html_embeds_its_figures_and_names_the_students(reported):
     assert "://" not in page.replace(PNG, "")  # nothing to fetch: it opens offline
 
 
-def test_thresholds_change_who_is_listed(grades, capsys):
-    assert main(["report", str(grades), "--low-score", "90", "--many-problems", "5"]) == 0
+def test_thresholds_change_who_is_listed(grades, tmp_path, capsys):
+    shutil.copy(grades / "gradebook.json", tmp_path / "gradebook.json")  # the class's report stays as it is
+    assert main(["report", str(tmp_path), "--low-score", "90", "--many-problems", "5"]) == 0
     helped = capsys.readouterr().out.split("Students who may need help:")[1]
     names = [ln.split(":")[0].strip() for ln in helped.splitlines() if ln.startswith("  ")]
     assert sorted(names) == ["bob", "cam", "dan"]  # 7/8, 5/8, 7/8 are below 90%; amy has 8/8
@@ -249,20 +250,22 @@ def test_a_tampering_attempt_is_named_and_its_student_listed(grades):
     assert "tampering attempt in mul_backward" in summary_text(report)
 
 
-def test_the_report_renders_offline_in_a_browser(reported, grades):
+def test_the_report_renders_offline_in_a_browser(reported, tmp_path):
     """Headless Chromium, as in test_browser: every chart decodes, nothing is fetched, a screenshot kept."""
     from test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, _require_browser
 
     _require_browser()
     from playwright.sync_api import sync_playwright
 
+    html = tmp_path / "report.html"
+    html.write_text(reported[2], encoding="utf-8")
     fetched: list[str] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=30_000)
         try:
             page = browser.new_page(viewport={"width": 1100, "height": 900})
             page.on("request", lambda r: fetched.append(r.url))
-            page.goto((grades / "report.html").resolve().as_uri())
+            page.goto(html.resolve().as_uri())
             page.wait_for_load_state("load")
             sizes = page.eval_on_selector_all(
                 "img", "imgs => imgs.map(i => [i.complete, i.naturalWidth, i.naturalHeight, i.alt])"
