@@ -138,7 +138,7 @@ def load(grades_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         grader, results = read_gradebook(path)
     except (ValueError, OSError) as exc:  # json.JSONDecodeError is a ValueError
         raise ReportInputError(f"{path}: cannot be read as a gradebook: {exc}") from None
-    if not grader:
+    if path.read_text(encoding="utf-8").lstrip().startswith("["):  # before version 2: a bare list
         raise ReportInputError(
             f"{path} is in the old format (a bare list of results, written before "
             "result version 2): grade the class again with --force to report on it"
@@ -179,7 +179,13 @@ def misconceptions(exercise: dict[str, Any]) -> list[str]:
     return found
 
 
+def _notebook(result: dict[str, Any]) -> str:
+    """The notebook a result grades, as the gradebook names it (a file outside the course: its stem)."""
+    return str(result["notebook"] or Path(str(result.get("path", ""))).stem)
+
+
 def _revisit(name: str, notebook: str) -> str:
+    """The section of the notebook to revisit for this exercise ("" for one the registry lacks)."""
     try:
         return get(name, notebook).revisit
     except KeyError:
@@ -205,14 +211,14 @@ def build(
     exercise of it as missing, and scores 0 out of the notebook's points.
     """
     students = sorted({r["student"] for r in results})
-    notebooks = sorted({r["notebook"] or Path(r.get("path", "")).stem for r in results})
-    by_key = {(r["student"], r["notebook"] or Path(r.get("path", "")).stem): r for r in results}
+    notebooks = sorted({_notebook(r) for r in results})
+    by_key = {(r["student"], _notebook(r)): r for r in results}
     exercises: list[ExerciseSummary] = []
     notebook_max: dict[str, float] = {}
     scores: dict[str, dict[str, float | None]] = {nb: {} for nb in notebooks}
     people = {s: StudentSummary(s, 0.0, 0.0) for s in students}
     for nb in notebooks:
-        seen = [e["exercise"] for r in results if r["notebook"] == nb for e in r["exercises"]]
+        seen = [e["exercise"] for r in results if _notebook(r) == nb for e in r["exercises"]]
         order = _course_order(nb, list(dict.fromkeys(seen)))
         summaries = {name: ExerciseSummary(nb, name, points, _revisit(name, nb)) for name, points in order}
         for s in students:
