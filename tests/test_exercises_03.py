@@ -3,7 +3,9 @@
 For every exercise: a correct answer earns every point; each classic mistake,
 written as a learner would write it, fails and the verdict names it; a stub
 reads "not implemented"; wrong shapes, NaN and lists get a message of their
-own; and no verdict shows a number of the reference answer.
+own; and no verdict shows a number of the reference answer. The classic
+mistakes of affine_backward and tanh_backward, made at one step of the
+two-layer network, are named there as those exercises name them.
 
 ``tanh_backward`` is graded in notebooks 01 and 03, so every lookup here says
 which notebook it means.
@@ -26,12 +28,15 @@ from helpers import (
     assert_no_number_shown,
     assert_not_implemented,
     judging,
+    mistakes_inside,
+    steps_left_out,
     stub,
     with_nan,
 )
 
 from bpcourse.check import verdict
 from bpcourse.exercises import by_notebook, get
+from bpcourse.exercises.affine_and_activations import TWO_LAYER_STEPS as TWO_LAYER
 from bpcourse.exercises.core import LearnerRaised, draw_checked_inputs, judge
 
 NOTEBOOK = "03_affine_and_activations"
@@ -158,14 +163,14 @@ MISTAKES = [
             ("(transposed?)", "this is x δᵀ"), "partial", ("dW",)),
     # two_layer_mse_grads
     Mistake("two_layer_mse_grads", _two_layer_with(slope=lambda a1: 1 - np.tanh(a1) ** 2),
-            ("φ′(a) used where φ′(z) belongs",), "partial", ("W1", "b1")),
+            ("in the tanh step", "φ′(a) used where φ′(z) belongs"), "partial", ("W1", "b1")),
     Mistake("two_layer_mse_grads", _two_layer_with(slope=lambda a1: 1.0),
             ("missing the activation's factor",), "partial", ("W1", "b1")),
     Mistake("two_layer_mse_grads", _two_layer_with(sign=-1.0), ("the sign is flipped",)),
     Mistake("two_layer_mse_grads", _two_layer_with(dW1=lambda d1, x: x @ d1.T),
-            ("(transposed?)", "this is x δ1ᵀ"), "partial", ("W1",)),
+            ("(transposed?)", "in layer 1's affine step", "this is x gᵀ"), "partial", ("W1",)),
     Mistake("two_layer_mse_grads", _two_layer_with(dW2=lambda d2, a1: a1 @ d2.T),
-            ("(transposed?)", "this is a1 δ2ᵀ"), "partial", ("W2",)),
+            ("(transposed?)", "in layer 2's affine step", "this is x gᵀ"), "partial", ("W2",)),
     Mistake("two_layer_mse_grads", _two_layer_with(back=lambda W2, d2: W2 @ d2),
             ("raised ValueError", "W2ᵀ δ2", "W2 δ2 does not fit"), "error"),
     Mistake("two_layer_mse_grads", lambda *args: tuple(two_layer_mse_grads(*args).values()),
@@ -176,8 +181,35 @@ MISTAKES = [
 ]  # fmt: skip
 
 
+# -- the same mistakes inside the two-layer network ----------------------------------------------------
+def two_layer_from(layer2=affine_backward, tanh=tanh_backward, layer1=affine_backward):
+    """two_layer_mse_grads written with the step functions, as a learner who calls their own writes it."""
+
+    def learner(x, y, W1, b1, W2, b2):
+        a1 = np.tanh(W1 @ x + b1)
+        delta2 = W2 @ a1 + b2 - y
+        dW2, db2, da1 = layer2(delta2, a1, W2)
+        delta1 = tanh(da1, a1)
+        dW1, db1, _ = layer1(delta1, x, W1)
+        return {"W1": dW1, "b1": db1, "W2": dW2, "b2": db2}
+
+    return learner
+
+
+TWO_LAYER_STEPS = {
+    "layer2": ("affine_backward", NOTEBOOK),
+    "tanh": ("tanh_backward", NOTEBOOK),
+    "layer1": ("affine_backward", NOTEBOOK),
+}
+INSIDE = mistakes_inside("two_layer_mse_grads", NOTEBOOK, TWO_LAYER_STEPS, MISTAKES, two_layer_from)
+
+
 def _id(mistake: Mistake) -> str:
     return f"{mistake.exercise}-{mistake.phrases[-1][:24]}"
+
+
+def _inside_id(mistake: Mistake) -> str:
+    return mistake.phrases[0].split(" (the rule")[0] + ": " + mistake.phrases[0].split("): ", 1)[1][:24]
 
 
 # -- the registry ----------------------------------------------------------------------------------
@@ -245,7 +277,28 @@ def test_each_classic_mistake_fails_and_is_named(mistake, seed):
 
 
 def test_every_misconception_of_the_registry_is_exercised_by_a_learner_above():
-    assert_every_misconception_named(NOTEBOOK, MISTAKES, judged)
+    assert_every_misconception_named(NOTEBOOK, MISTAKES + INSIDE, judged)
+
+
+def test_the_network_written_from_its_steps_is_the_reference(rng):
+    exercise = get("two_layer_mse_grads", NOTEBOOK)
+    for _ in range(10):
+        inputs = exercise.make_inputs(rng)
+        for right, ours in zip(exercise.reference(**inputs), TWO_LAYER.variant()(**inputs), strict=True):
+            assert np.allclose(right, ours, rtol=1e-12, atol=1e-12)
+        assert two_layer_from()(*inputs.values()) is not None
+
+
+@pytest.mark.parametrize("seed", (0, 7))
+@pytest.mark.parametrize("mistake", INSIDE, ids=_inside_id)
+def test_a_mistake_of_one_step_inside_the_network_is_named_as_its_exercise_names_it(mistake, seed):
+    """affine_backward's and tanh_backward's classic mistakes, each made at one step of the network."""
+    assert_mistake_named(judged(mistake.learner, mistake.exercise, seed), mistake)
+
+
+def test_every_step_mistake_of_the_network_is_made_by_a_learner_above():
+    assert len(INSIDE) >= 13
+    assert not steps_left_out("two_layer_mse_grads", NOTEBOOK, INSIDE)
 
 
 # -- stubs, shapes, NaN, lists --------------------------------------------------------------------
