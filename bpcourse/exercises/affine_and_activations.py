@@ -285,6 +285,19 @@ TANH_BACKWARD = Exercise(
 )
 
 
+# -- the rules above as steps of the exercises below (plain numpy, the outputs in the same order) ----------
+def _affine_step(g: np.ndarray, x: np.ndarray, W: np.ndarray) -> Outputs:
+    return g @ x.T, g, W.T @ g
+
+
+def _relu_step(upstream: np.ndarray, z: np.ndarray) -> Outputs:
+    return (upstream * (z > 0),)
+
+
+def _tanh_step(upstream: np.ndarray, a: np.ndarray) -> Outputs:
+    return (upstream * (1.0 - a * a),)
+
+
 # -- affine + ReLU -------------------------------------------------------------------------------------
 def _affine_relu_inputs(rng: np.random.Generator) -> Inputs:
     m, n = distinct_sizes(rng, 2, 3, 6)
@@ -318,8 +331,19 @@ def _affine_relu_numeric(upstream: np.ndarray, x: np.ndarray, W: np.ndarray, z: 
     )
 
 
-def _delta(upstream: np.ndarray, z: np.ndarray) -> np.ndarray:
-    return upstream * (z > 0)
+# The ReLU's rule (relu_backward), then the affine rules (affine_backward) with δ as the upstream gradient.
+def _affine_relu_backward(steps: Mapping[str, Step], upstream, x, W, z) -> Outputs:
+    (delta,) = steps["relu"](upstream=upstream, z=z)
+    return steps["affine"](g=delta, x=x, W=W)
+
+
+AFFINE_RELU_STEPS = Composite(_affine_relu_backward, {"relu": _relu_step, "affine": _affine_step})
+AFFINE_RELU_PARTS = (
+    Part("relu", RELU_BACKWARD, "in the ReLU step, a = relu(z) (the rule of relu_backward)",
+         ("mask_from_upstream", "forgot_upstream", "relu_values")),
+    Part("affine", AFFINE_BACKWARD, "in the affine step, z = W x + b (the rule of affine_backward, with "
+         "g = δ = dL/dz)", ("dW_transposed", "forgot_upstream", "db_row", "db_flat", "db_summed", "dx_row")),
+)  # fmt: skip
 
 
 AFFINE_RELU_BACKWARD = Exercise(
@@ -352,22 +376,7 @@ AFFINE_RELU_BACKWARD = Exercise(
             "gradient before the affine step: δ = upstream ⊙ 1[z > 0], then dx = Wᵀ δ",
             lambda upstream, x, W, z: (None, None, (W.T @ upstream) * (x > 0)),
         ),
-        M(
-            "relu_values",
-            "δ was multiplied by relu(z), the forward values: the ReLU's local derivative is the mask "
-            "1[z > 0], so δ = upstream ⊙ 1[z > 0]",
-            lambda upstream, x, W, z: (
-                (upstream * np.maximum(z, 0)) @ x.T,
-                upstream * np.maximum(z, 0),
-                W.T @ (upstream * np.maximum(z, 0)),
-            ),
-        ),
-        M(
-            "dW_transposed",
-            "this is x δᵀ, the transpose of dW. From z_i = Σ_j W_ij x_j + b_i, ∂L/∂W_ij = δ_i x_j: "
-            "dW = δ xᵀ, with the shape (m, n) of W",
-            lambda upstream, x, W, z: (x @ _delta(upstream, z).T, None, None),
-        ),
+        *AFFINE_RELU_STEPS.inserted(AFFINE_RELU_PARTS),
     ),
     revisit="the affine + ReLU practice problem: first the mask, then the affine rules with δ",
     judge=with_hints(
@@ -424,14 +433,6 @@ def _two_layer_numeric(**inputs: np.ndarray) -> Outputs:
 
 # The backward pass written from its steps, each the rule of an exercise above: the loss's gradient
 # δ2 = a2 - y, then affine_backward for layer 2, tanh_backward, affine_backward for layer 1.
-def _affine_step(g: np.ndarray, x: np.ndarray, W: np.ndarray) -> Outputs:
-    return g @ x.T, g, W.T @ g
-
-
-def _tanh_step(upstream: np.ndarray, a: np.ndarray) -> Outputs:
-    return (upstream * (1.0 - a * a),)
-
-
 def _mse_step(a2: np.ndarray, y: np.ndarray) -> Outputs:
     return (a2 - y,)
 
