@@ -5,7 +5,8 @@ answers written differently from the reference); each classic mistake, written
 as a learner would write it, fails and the verdict names it; a stub reads "not
 implemented"; wrong shapes, NaN and lists get a message of their own; the
 structure of ``mlp_loss_and_grads``'s answer is explained when it is wrong; no
-verdict shows a number of the reference answer. The classic mistakes of
+verdict shows a number of the reference answer. The classic mistakes of the
+softmax (notebook 04's learners), made inside softmax_ce_batch, and those of
 softmax_ce_batch, affine_backward_batch and relu_backward (notebook 03's
 learners), made at one step of the whole model, are named there as those
 exercises name them. The last tests grade a whole notebook through the real
@@ -42,11 +43,14 @@ from helpers import (
 from test_exercises_03 import MISTAKES as MISTAKES_03
 from test_exercises_03 import NOTEBOOK as NOTEBOOK_03
 from test_exercises_03 import relu_backward
+from test_exercises_04 import MISTAKES as MISTAKES_04
+from test_exercises_04 import NOTEBOOK as NOTEBOOK_04
 
 from bpcourse.check import verdict
 from bpcourse.exercises import by_notebook, get
 from bpcourse.exercises.core import draw_checked_inputs
 from bpcourse.exercises.minibatches_and_training import MLP_STEPS as MLP_WHOLE
+from bpcourse.exercises.minibatches_and_training import SOFTMAX_CE_BATCH_STEPS as SOFTMAX_CE_BATCH_WHOLE
 
 NOTEBOOK = "05_minibatches_and_training"
 judged = judging(NOTEBOOK)
@@ -279,13 +283,30 @@ def mlp_from(
     return learner
 
 
+def softmax_ce_batch_from(softmax=softmax_columns):
+    """softmax_ce_batch written with a softmax function (notebook 04's exercise)."""
+
+    def learner(Z, Y):
+        P = softmax(Z)
+        return -np.sum(Y * np.log(P)) / Z.shape[1], (P - Y) / Z.shape[1]
+
+    return learner
+
+
+SOFTMAX_STEPS = {"softmax": ("softmax", NOTEBOOK_04)}
 MLP_STEPS = {
     "loss": (SOFTMAX, NOTEBOOK),
     "layer2": (AFFINE, NOTEBOOK),
     "relu": ("relu_backward", NOTEBOOK_03),
     "layer1": (AFFINE, NOTEBOOK),
 }
-INSIDE = mistakes_inside(MLP, NOTEBOOK, MLP_STEPS, MISTAKES + MISTAKES_03, mlp_from)
+SOFTMAX_INSIDE = mistakes_inside(SOFTMAX, NOTEBOOK, SOFTMAX_STEPS, MISTAKES_04, softmax_ce_batch_from)
+# The softmax's mistakes inside softmax_ce_batch, inside the model's loss, are mistakes of its loss step too.
+INSIDE = [
+    *SOFTMAX_INSIDE,
+    *mistakes_inside(MLP, NOTEBOOK, MLP_STEPS, MISTAKES + SOFTMAX_INSIDE + MISTAKES_03, mlp_from),
+]
+COMPOSITES = {SOFTMAX: (SOFTMAX_CE_BATCH_WHOLE, softmax_ce_batch_from), MLP: (MLP_WHOLE, mlp_from)}
 
 
 def _id(mistake: Mistake) -> str:
@@ -293,7 +314,8 @@ def _id(mistake: Mistake) -> str:
 
 
 def _inside_id(mistake: Mistake) -> str:
-    return mistake.phrases[0].split(" (the rule")[0] + ": " + mistake.phrases[0].split("): ", 1)[1][:24]
+    wheres, what = mistake.phrases[0].split("): ")[:-1], mistake.phrases[0].split("): ")[-1]
+    return f"{mistake.exercise}-{', '.join(w.split(' (the rule')[0] for w in wheres)}: {what[:24]}"
 
 
 # -- the registry -----------------------------------------------------------------------------------
@@ -370,24 +392,29 @@ def test_every_misconception_of_the_registry_is_exercised_by_a_learner_above():
     assert_every_misconception_named(NOTEBOOK, MISTAKES + INSIDE, judged)
 
 
-def test_the_model_written_from_its_steps_is_the_reference(rng):
-    exercise = get(MLP, NOTEBOOK)
+@pytest.mark.parametrize("name", list(COMPOSITES))
+def test_the_exercises_written_from_their_steps_are_the_reference(name, rng):
+    exercise = get(name, NOTEBOOK)
+    steps, learner = COMPOSITES[name]
     for _ in range(10):
         inputs = exercise.make_inputs(rng)
-        for right, ours in zip(exercise.reference(**inputs), MLP_WHOLE.variant()(**inputs), strict=True):
+        for right, ours in zip(exercise.reference(**inputs), steps.variant()(**inputs), strict=True):
             assert np.allclose(right, ours, rtol=1e-12, atol=1e-12)
+    assert judged(learner(), name).passed
 
 
 @pytest.mark.parametrize("seed", (0, 7))
 @pytest.mark.parametrize("mistake", INSIDE, ids=_inside_id)
-def test_a_mistake_of_one_step_inside_the_model_is_named_as_its_exercise_names_it(mistake, seed):
-    """softmax_ce_batch's, affine_backward_batch's and relu_backward's classic mistakes, one step each."""
+def test_a_mistake_of_one_step_inside_an_exercise_is_named_as_its_own_exercise_names_it(mistake, seed):
+    """The softmax's mistakes inside softmax_ce_batch; softmax_ce_batch's, affine_backward_batch's and
+    relu_backward's inside the model, one step each."""
     assert_mistake_named(judged(mistake.learner, mistake.exercise, seed), mistake)
 
 
-def test_every_step_mistake_of_the_model_is_made_by_a_learner_above():
-    assert len(INSIDE) >= 27
-    assert not steps_left_out(MLP, NOTEBOOK, INSIDE)
+@pytest.mark.parametrize(("name", "count"), [(SOFTMAX, 4), (MLP, 31)])
+def test_every_step_mistake_is_made_by_a_learner_above(name, count):
+    assert len([m for m in INSIDE if m.exercise == name]) >= count
+    assert not steps_left_out(name, NOTEBOOK, INSIDE)
 
 
 def test_a_mistake_seen_on_ordinary_logits_is_not_counted_again_at_large_logits():
