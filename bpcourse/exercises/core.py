@@ -24,7 +24,11 @@ Custom judges (orders, statistics, stability) build on the same pieces:
 what it raised into a verdict, ``weighted_verdict`` scores a list of lines,
 ``with_hints`` wraps the default judge, and ``judged_every_output`` says when
 the default judge's verdict can take more lines. Input-drawing helpers shared
-by the notebooks' modules live in ``bpcourse.exercises.inputs``.
+by the notebooks' modules live in ``bpcourse.exercises.inputs``. An exercise
+made of steps that are exercises of their own takes its misconceptions from
+theirs (``bpcourse.exercises.composite``), and the default judge names the
+misconception that explains the whole answer before looking output by output
+(``diagnose_answer``).
 
 Tolerances. The reference and a correct answer evaluate the same formulas in
 float64, in possibly different orders: they differ by a few units of round-off
