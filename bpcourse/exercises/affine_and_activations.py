@@ -10,6 +10,11 @@ range where their slopes are of order one.
 Reference answers come from the tensor engine (build tensors, apply the op,
 backward with the given upstream gradient, read ``.grad``); the oracle is a
 central difference of Σ upstream ⊙ f(...) in float64.
+
+``affine_relu_backward`` and ``two_layer_mse_grads`` are also written from the
+rules of the exercises before them, as steps (``bpcourse.exercises.composite``):
+a classic mistake of affine_backward, relu_backward or tanh_backward made at one
+of their steps is named as that exercise names it, after where it happened.
 """
 
 from __future__ import annotations
@@ -451,8 +456,8 @@ TWO_LAYER_STEPS = Composite(
     {"loss": _mse_step, "layer2": _affine_step, "tanh": _tanh_step, "layer1": _affine_step},
 )
 # A mistake of affine_backward or tanh_backward made inside the network reads as the exercise says it,
-# after where it happened. Left out: dx as a row (the tanh step cannot run on it; the shape hint speaks),
-# and layer 1's dx, which the network does not return.
+# after where it happened. Left out: dx as a row (the steps after it cannot run on it; the shape hint
+# speaks), and layer 1's dx, which the network does not return.
 AFFINE_KEYS = ("dW_transposed", "forgot_upstream", "db_row", "db_flat", "db_summed")
 TWO_LAYER_PARTS = (
     Part("layer2", AFFINE_BACKWARD,

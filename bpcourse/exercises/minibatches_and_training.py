@@ -16,6 +16,12 @@ where exp overflows unless each column is shifted by its maximum first.
 ``mlp_loss_and_grads`` returns ``(loss, grads)`` with ``grads`` a dict; its judge
 unpacks that into one output per parameter, with a message of its own for each
 way the structure can be wrong.
+
+Both are also written from steps that are exercises of their own
+(``bpcourse.exercises.composite``): the softmax of notebook 04 inside
+``softmax_ce_batch``; ``softmax_ce_batch``, ``affine_backward_batch`` and
+``relu_backward`` (notebook 03) inside the model. A classic mistake of one step
+is named as that exercise names it, after where it happened.
 """
 
 from __future__ import annotations

@@ -11,7 +11,10 @@ each column sums to 1).
 * ``softmax_ce`` is judged against the engine's fused ``softmax_cross_entropy``
   node (loss and backward), checked against central differences of a
   log-sum-exp loss in float64, on one-hot and soft labels, and then on one
-  example with huge logits, where the loss must stay finite.
+  example with huge logits, where the loss must stay finite; the label of that
+  example sits on a logit whose probability underflows, whatever the seed. A
+  loss or gradient that only handles one-hot labels is named, and so is a
+  mistake of the exercise softmax made inside it (``CE_STEPS``).
 * ``softmax_jacobian`` is judged against the Jacobian the engine builds in
   reverse mode, one vector-Jacobian product per row, through a softmax written
   with engine ops; the oracle is central differences, column by column.

@@ -18,7 +18,10 @@ by whether it draws from the generator it is given.
 
 ``residual_block_backward`` is judged against the engine's ``ResidualBlock``;
 W is square (the block maps R^n to R^n), so the inputs keep W far from symmetric:
-a W where Wᵀ belongs then has the right shape and the wrong values.
+a W where Wᵀ belongs then has the right shape and the wrong values. Its backward
+pass is also written from the steps of notebook 03 (tanh_backward, then
+affine_backward, then the merge): a classic mistake of one of those exercises made
+at its step is named as that exercise names it (``bpcourse.exercises.composite``).
 """
 
 from __future__ import annotations
