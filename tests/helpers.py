@@ -22,7 +22,7 @@ import numpy as np
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from bpcourse.check import verdict
-from bpcourse.exercises import by_notebook
+from bpcourse.exercises import by_notebook, get
 from bpcourse.exercises.core import Verdict
 from bpcourse.grading.runner import grade_submission
 from bpcourse.grading.sandbox import Limits
@@ -55,14 +55,14 @@ class Mistake:
     exercise: str
     learner: Callable[..., Any]
     phrases: tuple[str, ...]  # each must appear in the verdict
-    status: str = "failed"
+    status: str | None = "failed"  # None: any status but "passed"
     wrong: tuple[str, ...] = ()  # the lines that must fail (all, when empty)
 
 
 def assert_mistake_named(result: Verdict, mistake: Mistake) -> None:
     """The verdict has the mistake's status, costs points, names it, and fails exactly its lines."""
     text = str(result)
-    assert result.status == mistake.status, text
+    assert result.status == mistake.status if mistake.status else result.status != "passed", text
     assert result.score < result.max_score
     for phrase in mistake.phrases:
         assert phrase in text, f"{phrase!r} not in\n{text}"
@@ -78,6 +78,44 @@ def assert_every_misconception_named(notebook: str, mistakes: Iterable[Mistake],
         text = str(judged(mistake.learner, mistake.exercise))
         named |= {m for m in messages if m in text}
     assert named == messages, messages - named
+
+
+def mistakes_inside(
+    composite: str,
+    notebook: str,
+    steps: Mapping[str, tuple[str, str]],
+    mistakes: Iterable[Mistake],
+    build: Callable[..., Callable[..., Any]],
+) -> list[Mistake]:
+    """The single-step mistakes, each made at one step of a composite exercise, as learners of the composite.
+
+    ``steps`` maps a step of the composite to its single-step exercise, (name, notebook);
+    ``build(**{step: function})`` is the composite written from its step functions, with
+    ``function`` at ``step`` and the right function elsewhere. A single-step mistake whose
+    verdict names a misconception that the composite inserts at that step (key
+    "step.key") must be named inside the composite too, with the composite's message.
+    """
+    exercise = get(composite, notebook)
+    messages = {m.key: m.message for m in exercise.misconceptions}
+    found = []
+    for step, (name, home) in steps.items():
+        part = get(name, home)
+        for mistake in mistakes:
+            if mistake.exercise != name:
+                continue
+            text = str(verdict(mistake.learner, name=name, seed=0, notebook=home))
+            for key in [m.key for m in part.misconceptions if m.message in text]:
+                if f"{step}.{key}" in messages:
+                    learner = build(**{step: mistake.learner})
+                    found.append(Mistake(composite, learner, (messages[f"{step}.{key}"],), status=None))
+    return found
+
+
+def steps_left_out(composite: str, notebook: str, mistakes: Iterable[Mistake]) -> set[str]:
+    """The misconceptions the composite takes from its steps ("step.key") that no mistake expects named."""
+    expected = {phrase for mistake in mistakes for phrase in mistake.phrases}
+    inserted = [m for m in get(composite, notebook).misconceptions if "." in m.key]
+    return {m.key for m in inserted if m.message not in expected}
 
 
 # -- what a verdict says ------------------------------------------------------------------------------

@@ -326,6 +326,22 @@ def test_overwriting_passes_on_trees_and_fails_on_merges() -> None:
         assert result.score == pytest.approx(result.max_score / 3)
 
 
+@pytest.mark.parametrize("seed", (27, 933))
+def test_swapped_local_grads_fail_on_trees_too_whatever_the_seed(seed: int) -> None:
+    """These seeds once drew trees made of add and unary ops only, where a swap changes nothing."""
+    result = judged(swaps_local_grads, "backward", seed)
+    assert result.score == 0 and not any(line.ok for line in result.lines), str(result)
+
+
+def test_the_backward_judges_graphs_show_every_mistake(rng: np.random.Generator) -> None:
+    for fan_out in (False, True):
+        for _ in range(100):
+            _root, nodes = mt._backward_graph(rng, fan_out)
+            uneven = [n for n in nodes if len(n.local_grads) == 2 and n.local_grads[0] != n.local_grads[1]]
+            assert uneven and any(any(p.parents for p in n.parents) for n in nodes)
+            assert minigraph.merges(nodes) if fan_out else not minigraph.merges(nodes)
+
+
 def test_backward_names_the_first_wrong_node() -> None:
     # Only the last multiply of a chain is wrong: the diagnosis points at its parent.
     def wrong_mul(root: Node) -> None:

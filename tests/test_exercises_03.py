@@ -3,7 +3,10 @@
 For every exercise: a correct answer earns every point; each classic mistake,
 written as a learner would write it, fails and the verdict names it; a stub
 reads "not implemented"; wrong shapes, NaN and lists get a message of their
-own; and no verdict shows a number of the reference answer.
+own; and no verdict shows a number of the reference answer. The classic
+mistakes of affine_backward, relu_backward and tanh_backward, made at one step
+of affine_relu_backward or of the two-layer network, are named there as those
+exercises name them.
 
 ``tanh_backward`` is graded in notebooks 01 and 03, so every lookup here says
 which notebook it means.
@@ -26,12 +29,16 @@ from helpers import (
     assert_no_number_shown,
     assert_not_implemented,
     judging,
+    mistakes_inside,
+    steps_left_out,
     stub,
     with_nan,
 )
 
 from bpcourse.check import verdict
 from bpcourse.exercises import by_notebook, get
+from bpcourse.exercises.affine_and_activations import AFFINE_RELU_STEPS as AFFINE_RELU
+from bpcourse.exercises.affine_and_activations import TWO_LAYER_STEPS as TWO_LAYER
 from bpcourse.exercises.core import LearnerRaised, draw_checked_inputs, judge
 
 NOTEBOOK = "03_affine_and_activations"
@@ -151,21 +158,22 @@ MISTAKES = [
             lambda upstream, x, W, z: ((upstream * (z > 0)) @ x.T, upstream * (z > 0),
                                        (W.T @ upstream) * (x > 0)),
             ("masks dx with 1[x > 0]",), "partial", ("dx",)),
-    Mistake("affine_relu_backward", _relu_values_in_place_of_mask, ("multiplied by relu(z)",)),
+    Mistake("affine_relu_backward", _relu_values_in_place_of_mask,
+            ("in the ReLU step", "multiplies by relu(z)")),
     Mistake("affine_relu_backward",
             lambda upstream, x, W, z: (x @ (upstream * (z > 0)).T,
                                        *affine_relu_backward(upstream, x, W, z)[1:]),
-            ("(transposed?)", "this is x δᵀ"), "partial", ("dW",)),
+            ("(transposed?)", "in the affine step", "this is x gᵀ"), "partial", ("dW",)),
     # two_layer_mse_grads
     Mistake("two_layer_mse_grads", _two_layer_with(slope=lambda a1: 1 - np.tanh(a1) ** 2),
-            ("φ′(a) used where φ′(z) belongs",), "partial", ("W1", "b1")),
+            ("in the tanh step", "φ′(a) used where φ′(z) belongs"), "partial", ("W1", "b1")),
     Mistake("two_layer_mse_grads", _two_layer_with(slope=lambda a1: 1.0),
             ("missing the activation's factor",), "partial", ("W1", "b1")),
     Mistake("two_layer_mse_grads", _two_layer_with(sign=-1.0), ("the sign is flipped",)),
     Mistake("two_layer_mse_grads", _two_layer_with(dW1=lambda d1, x: x @ d1.T),
-            ("(transposed?)", "this is x δ1ᵀ"), "partial", ("W1",)),
+            ("(transposed?)", "in layer 1's affine step", "this is x gᵀ"), "partial", ("W1",)),
     Mistake("two_layer_mse_grads", _two_layer_with(dW2=lambda d2, a1: a1 @ d2.T),
-            ("(transposed?)", "this is a1 δ2ᵀ"), "partial", ("W2",)),
+            ("(transposed?)", "in layer 2's affine step", "this is x gᵀ"), "partial", ("W2",)),
     Mistake("two_layer_mse_grads", _two_layer_with(back=lambda W2, d2: W2 @ d2),
             ("raised ValueError", "W2ᵀ δ2", "W2 δ2 does not fit"), "error"),
     Mistake("two_layer_mse_grads", lambda *args: tuple(two_layer_mse_grads(*args).values()),
@@ -176,8 +184,53 @@ MISTAKES = [
 ]  # fmt: skip
 
 
+# -- the same mistakes inside the two-layer network ----------------------------------------------------
+def two_layer_from(layer2=affine_backward, tanh=tanh_backward, layer1=affine_backward):
+    """two_layer_mse_grads written with the step functions, as a learner who calls their own writes it."""
+
+    def learner(x, y, W1, b1, W2, b2):
+        a1 = np.tanh(W1 @ x + b1)
+        delta2 = W2 @ a1 + b2 - y
+        dW2, db2, da1 = layer2(delta2, a1, W2)
+        delta1 = tanh(da1, a1)
+        dW1, db1, _ = layer1(delta1, x, W1)
+        return {"W1": dW1, "b1": db1, "W2": dW2, "b2": db2}
+
+    return learner
+
+
+def affine_relu_from(relu=relu_backward, affine=affine_backward):
+    """affine_relu_backward written with the two step functions."""
+
+    def learner(upstream, x, W, z):
+        return affine(relu(upstream, z), x, W)
+
+    return learner
+
+
+TWO_LAYER_STEPS = {
+    "layer2": ("affine_backward", NOTEBOOK),
+    "tanh": ("tanh_backward", NOTEBOOK),
+    "layer1": ("affine_backward", NOTEBOOK),
+}
+AFFINE_RELU_STEPS = {"relu": ("relu_backward", NOTEBOOK), "affine": ("affine_backward", NOTEBOOK)}
+INSIDE = [
+    *mistakes_inside("affine_relu_backward", NOTEBOOK, AFFINE_RELU_STEPS, MISTAKES, affine_relu_from),
+    *mistakes_inside("two_layer_mse_grads", NOTEBOOK, TWO_LAYER_STEPS, MISTAKES, two_layer_from),
+]
+COMPOSITES = {
+    "affine_relu_backward": (AFFINE_RELU, affine_relu_from),
+    "two_layer_mse_grads": (TWO_LAYER, two_layer_from),
+}
+
+
 def _id(mistake: Mistake) -> str:
     return f"{mistake.exercise}-{mistake.phrases[-1][:24]}"
+
+
+def _inside_id(mistake: Mistake) -> str:
+    where, what = mistake.phrases[0].split("): ", 1)
+    return f"{mistake.exercise}-{where.split(' (the rule')[0]}: {what[:24]}"
 
 
 # -- the registry ----------------------------------------------------------------------------------
@@ -245,7 +298,31 @@ def test_each_classic_mistake_fails_and_is_named(mistake, seed):
 
 
 def test_every_misconception_of_the_registry_is_exercised_by_a_learner_above():
-    assert_every_misconception_named(NOTEBOOK, MISTAKES, judged)
+    assert_every_misconception_named(NOTEBOOK, MISTAKES + INSIDE, judged)
+
+
+@pytest.mark.parametrize("name", list(COMPOSITES))
+def test_the_exercises_written_from_their_steps_are_the_reference(name, rng):
+    exercise = get(name, NOTEBOOK)
+    steps, learner = COMPOSITES[name]
+    for _ in range(10):
+        inputs = exercise.make_inputs(rng)
+        for right, ours in zip(exercise.reference(**inputs), steps.variant()(**inputs), strict=True):
+            assert np.allclose(right, ours, rtol=1e-12, atol=1e-12)
+    assert judged(learner(), name).passed
+
+
+@pytest.mark.parametrize("seed", (0, 7))
+@pytest.mark.parametrize("mistake", INSIDE, ids=_inside_id)
+def test_a_mistake_of_one_step_inside_an_exercise_is_named_as_its_own_exercise_names_it(mistake, seed):
+    """affine_backward's, relu_backward's and tanh_backward's classic mistakes, each made at one step."""
+    assert_mistake_named(judged(mistake.learner, mistake.exercise, seed), mistake)
+
+
+@pytest.mark.parametrize("name", list(COMPOSITES))
+def test_every_step_mistake_is_made_by_a_learner_above(name):
+    assert len([m for m in INSIDE if m.exercise == name]) >= 9
+    assert not steps_left_out(name, NOTEBOOK, INSIDE)
 
 
 # -- stubs, shapes, NaN, lists --------------------------------------------------------------------

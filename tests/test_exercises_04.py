@@ -27,6 +27,8 @@ from helpers import (
     by_exercise,
     grade_notebook,
     judging,
+    mistakes_inside,
+    steps_left_out,
     stub,
     with_nan,
 )
@@ -35,7 +37,7 @@ from helpers import Mistake as BaseMistake
 from bpcourse.check import verdict
 from bpcourse.exercises import by_notebook, get
 from bpcourse.exercises.core import GradingStop, MissingFunction, draw_checked_inputs, judge
-from bpcourse.exercises.softmax_cross_entropy import LARGE
+from bpcourse.exercises.softmax_cross_entropy import CE_STEPS, LARGE
 
 NOTEBOOK = "04_softmax_cross_entropy"
 judged = judging(NOTEBOOK)
@@ -147,6 +149,14 @@ MISTAKES = [
             ("the minus sign is missing",), wrong=("loss",)),
     Mistake("softmax_ce", _ce_with(loss=lambda z, y, p: float(-np.mean(y * log_softmax(z)))),
             ("a mean divides it by K",), wrong=("loss",)),
+    # softmax_ce: labels taken as one-hot (the label's class alone); through log(p), that class's
+    # probability underflows on the large example too
+    Mistake("softmax_ce", _ce_with(loss=lambda z, y, p: float(-log_softmax(z)[np.argmax(y), 0])),
+            ("only handles one-hot labels", "L = -Σ_i y_i log p_i"), wrong=("loss",)),
+    Mistake("softmax_ce", _ce_with(loss=lambda z, y, p: float(-np.log(p[np.argmax(y), 0]))),
+            ("only handles one-hot labels", "is inf", "underflowed to 0"), wrong=("loss", LARGE_LINE)),
+    Mistake("softmax_ce", _ce_with(dz=lambda z, y, p: p - np.eye(len(y))[:, [np.argmax(y)]]),
+            ("this gradient only handles one-hot labels", "∂L/∂z = p - y"), wrong=("dz",)),
     # softmax_jacobian
     Mistake("softmax_jacobian", _jac_with(lambda p, z: np.diag(p * (1 - p))),
             ("only the diagonal",), "failed"),
@@ -159,6 +169,20 @@ MISTAKES = [
     Mistake("softmax_jacobian", _jac_with(lambda p, z: np.diag(z) - np.outer(z, z)),
             ("applied to the logits z",), "failed"),
 ]  # fmt: skip
+
+
+# -- the softmax's mistakes inside softmax_ce -----------------------------------------------------------
+def ce_from(softmax=softmax):
+    """softmax_ce written with a softmax function, as a learner who calls their own writes it."""
+
+    def learner(z, y):
+        p = softmax(z)
+        return float(-np.sum(y * np.log(p))), p - y
+
+    return learner
+
+
+INSIDE = mistakes_inside("softmax_ce", NOTEBOOK, {"softmax": ("softmax", NOTEBOOK)}, MISTAKES, ce_from)
 
 
 def _id(mistake: Mistake) -> str:
@@ -197,6 +221,8 @@ def test_the_large_logit_example_overflows_a_naive_softmax_and_the_oracles_agree
         z, y = inputs["z"], inputs["y"]
         assert z.max() > 709.8 and z.max() - z.min() > 745  # exp overflows, some p underflow to 0
         assert np.all(y > 0)
+        label = np.argmax(y)
+        assert z.max() - z[label, 0] > 1600 and np.exp(z[label, 0] - z.max()) == 0  # its p underflows
         loss, dz = exercise.reference(**inputs)
         numeric_loss, numeric_dz = exercise.numeric(**inputs)
         assert np.isfinite(loss) and np.allclose(loss, numeric_loss)
@@ -246,7 +272,36 @@ def test_each_classic_mistake_fails_and_is_named(mistake, seed):
 
 
 def test_every_misconception_of_the_registry_is_exercised_by_a_learner_above():
-    assert_every_misconception_named(NOTEBOOK, MISTAKES, judged)
+    assert_every_misconception_named(NOTEBOOK, MISTAKES + INSIDE, judged)
+
+
+def test_softmax_ce_written_from_its_softmax_step_is_the_reference(rng):
+    exercise = get("softmax_ce", NOTEBOOK)
+    for _ in range(10):
+        inputs = exercise.make_inputs(rng)
+        for right, ours in zip(exercise.reference(**inputs), CE_STEPS.variant()(**inputs), strict=True):
+            assert np.allclose(right, ours, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", (0, 7))
+@pytest.mark.parametrize("mistake", INSIDE, ids=_id)
+def test_a_mistake_of_the_softmax_inside_softmax_ce_is_named_as_softmax_names_it(mistake, seed):
+    assert_mistake_named(judged(mistake.learner, mistake.exercise, seed), mistake)
+    assert "in the softmax step" in str(judged(mistake.learner, mistake.exercise, seed))
+
+
+def test_every_softmax_mistake_of_softmax_ce_is_made_by_a_learner_above():
+    assert len(INSIDE) == 3
+    assert not steps_left_out("softmax_ce", NOTEBOOK, INSIDE)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_a_loss_through_the_labels_probability_fails_the_large_example_whatever_the_seed(seed):
+    """The large example puts the label on a logit far below the max: its probability underflows."""
+    one_hot_only = next(m for m in MISTAKES if "underflowed to 0" in m.phrases and "is inf" in m.phrases
+                        and "only handles one-hot labels" in m.phrases)  # fmt: skip
+    result = judged(one_hot_only.learner, "softmax_ce", seed)
+    assert result.score == 1.0 and [line.ok for line in result.lines] == [False, True, False], str(result)
 
 
 def test_the_global_max_costs_only_the_batch_line():

@@ -5,9 +5,13 @@ answers written differently from the reference); each classic mistake, written
 as a learner would write it, fails and the verdict names it; a stub reads "not
 implemented"; wrong shapes, NaN and lists get a message of their own; the
 structure of ``mlp_loss_and_grads``'s answer is explained when it is wrong; no
-verdict shows a number of the reference answer. The last tests grade a whole
-notebook through the real sandbox, so the inputs (a dict of arrays among them)
-and the outputs are known to travel between processes.
+verdict shows a number of the reference answer. The classic mistakes of the
+softmax (notebook 04's learners), made inside softmax_ce_batch, and those of
+softmax_ce_batch, affine_backward_batch and relu_backward (notebook 03's
+learners), made at one step of the whole model, are named there as those
+exercises name them. The last tests grade a whole notebook through the real
+sandbox, so the inputs (a dict of arrays among them) and the outputs are known
+to travel between processes.
 """
 
 from __future__ import annotations
@@ -31,13 +35,22 @@ from helpers import (
     grade_notebook,
     judging,
     lines_text,
+    mistakes_inside,
+    steps_left_out,
     stub,
     with_nan,
 )
+from test_exercises_03 import MISTAKES as MISTAKES_03
+from test_exercises_03 import NOTEBOOK as NOTEBOOK_03
+from test_exercises_03 import relu_backward
+from test_exercises_04 import MISTAKES as MISTAKES_04
+from test_exercises_04 import NOTEBOOK as NOTEBOOK_04
 
 from bpcourse.check import verdict
 from bpcourse.exercises import by_notebook, get
 from bpcourse.exercises.core import draw_checked_inputs
+from bpcourse.exercises.minibatches_and_training import MLP_STEPS as MLP_WHOLE
+from bpcourse.exercises.minibatches_and_training import SOFTMAX_CE_BATCH_STEPS as SOFTMAX_CE_BATCH_WHOLE
 
 NOTEBOOK = "05_minibatches_and_training"
 judged = judging(NOTEBOOK)
@@ -228,21 +241,21 @@ MISTAKES = [
     Mistake(MLP, _mlp_with(local=lambda Z1: 1.0),
             ("the ReLU mask is missing",), "partial", ("W1", "b1")),
     Mistake(MLP, _mlp_with(local=lambda Z1: np.maximum(Z1, 0)),
-            ("multiplied by relu(Z1)",), "partial", ("W1", "b1")),
+            ("in the ReLU step", "this multiplies by relu(z)"), "partial", ("W1", "b1")),
     Mistake(MLP, _mlp_with(bias=lambda D: D),
             ("but should have shape", "one column per example"), "partial", ("b1", "b2")),
     Mistake(MLP, _mlp_with(scale=lambda B: 1.0),
             ("B times too large", "(P - Y) / B"), "partial", ("W1", "b1", "W2", "b2")),
     Mistake(MLP, _mlp_with(sign=-1.0),
-            ("the sign is flipped",), "partial", ("W1", "b1", "W2", "b2")),
+            ("in the loss", "the sign of dZ is flipped"), "partial", ("W1", "b1", "W2", "b2")),
     Mistake(MLP, _mlp_with(dW1=lambda D1, X: X @ D1.T),
-            ("(transposed?)", "this is X δ1ᵀ"), "partial", ("W1",)),
+            ("(transposed?)", "in layer 1's affine step", "this is X Gᵀ"), "partial", ("W1",)),
     Mistake(MLP, _mlp_with(dW2=lambda D2, A1, Z1: A1 @ D2.T),
-            ("(transposed?)", "this is A1 δ2ᵀ"), "partial", ("W2",)),
+            ("(transposed?)", "in layer 2's affine step", "this is X Gᵀ"), "partial", ("W2",)),
     Mistake(MLP, _mlp_with(dW2=lambda D2, A1, Z1: D2 @ Z1.T),
             ("dW2 used Z1",), "partial", ("W2",)),
     Mistake(MLP, _mlp_with(loss_change=lambda loss, K, B: loss * B),
-            ("the loss is the SUM over the batch",), "partial", ("loss",)),
+            ("in the loss", "the SUM of the per-example losses"), "partial", ("loss",)),
     Mistake(MLP, _mlp_with(loss_change=lambda loss, K, B: loss / K),
             ("a mean over the whole (K, B) array",), "partial", ("loss",)),
     Mistake(MLP, _mlp_with(loss_change=lambda loss, K, B: -loss),
@@ -252,8 +265,57 @@ MISTAKES = [
 ]  # fmt: skip
 
 
+# -- the same mistakes inside the whole model ---------------------------------------------------------
+def mlp_from(
+    loss=softmax_ce_batch, layer2=affine_backward_batch, relu=relu_backward, layer1=affine_backward_batch
+):
+    """mlp_loss_and_grads written with the step functions, as a learner who calls their own writes it."""
+
+    def learner(params, X, Y):
+        Z1 = params["W1"] @ X + params["b1"]
+        A1 = np.maximum(Z1, 0)
+        value, D2 = loss(params["W2"] @ A1 + params["b2"], Y)
+        dW2, db2, dA1 = layer2(D2, A1, params["W2"])
+        D1 = relu(dA1, Z1)
+        dW1, db1, _ = layer1(D1, X, params["W1"])
+        return value, {"W1": dW1, "b1": db1, "W2": dW2, "b2": db2}
+
+    return learner
+
+
+def softmax_ce_batch_from(softmax=softmax_columns):
+    """softmax_ce_batch written with a softmax function (notebook 04's exercise)."""
+
+    def learner(Z, Y):
+        P = softmax(Z)
+        return -np.sum(Y * np.log(P)) / Z.shape[1], (P - Y) / Z.shape[1]
+
+    return learner
+
+
+SOFTMAX_STEPS = {"softmax": ("softmax", NOTEBOOK_04)}
+MLP_STEPS = {
+    "loss": (SOFTMAX, NOTEBOOK),
+    "layer2": (AFFINE, NOTEBOOK),
+    "relu": ("relu_backward", NOTEBOOK_03),
+    "layer1": (AFFINE, NOTEBOOK),
+}
+SOFTMAX_INSIDE = mistakes_inside(SOFTMAX, NOTEBOOK, SOFTMAX_STEPS, MISTAKES_04, softmax_ce_batch_from)
+# The softmax's mistakes inside softmax_ce_batch, inside the model's loss, are mistakes of its loss step too.
+INSIDE = [
+    *SOFTMAX_INSIDE,
+    *mistakes_inside(MLP, NOTEBOOK, MLP_STEPS, MISTAKES + SOFTMAX_INSIDE + MISTAKES_03, mlp_from),
+]
+COMPOSITES = {SOFTMAX: (SOFTMAX_CE_BATCH_WHOLE, softmax_ce_batch_from), MLP: (MLP_WHOLE, mlp_from)}
+
+
 def _id(mistake: Mistake) -> str:
     return f"{mistake.exercise}-{mistake.phrases[-1][:28]}"
+
+
+def _inside_id(mistake: Mistake) -> str:
+    wheres, what = mistake.phrases[0].split("): ")[:-1], mistake.phrases[0].split("): ")[-1]
+    return f"{mistake.exercise}-{', '.join(w.split(' (the rule')[0] for w in wheres)}: {what[:24]}"
 
 
 # -- the registry -----------------------------------------------------------------------------------
@@ -327,7 +389,32 @@ def test_each_classic_mistake_fails_and_is_named(mistake, seed):
 
 
 def test_every_misconception_of_the_registry_is_exercised_by_a_learner_above():
-    assert_every_misconception_named(NOTEBOOK, MISTAKES, judged)
+    assert_every_misconception_named(NOTEBOOK, MISTAKES + INSIDE, judged)
+
+
+@pytest.mark.parametrize("name", list(COMPOSITES))
+def test_the_exercises_written_from_their_steps_are_the_reference(name, rng):
+    exercise = get(name, NOTEBOOK)
+    steps, learner = COMPOSITES[name]
+    for _ in range(10):
+        inputs = exercise.make_inputs(rng)
+        for right, ours in zip(exercise.reference(**inputs), steps.variant()(**inputs), strict=True):
+            assert np.allclose(right, ours, rtol=1e-12, atol=1e-12)
+    assert judged(learner(), name).passed
+
+
+@pytest.mark.parametrize("seed", (0, 7))
+@pytest.mark.parametrize("mistake", INSIDE, ids=_inside_id)
+def test_a_mistake_of_one_step_inside_an_exercise_is_named_as_its_own_exercise_names_it(mistake, seed):
+    """The softmax's mistakes inside softmax_ce_batch; softmax_ce_batch's, affine_backward_batch's and
+    relu_backward's inside the model, one step each."""
+    assert_mistake_named(judged(mistake.learner, mistake.exercise, seed), mistake)
+
+
+@pytest.mark.parametrize(("name", "count"), [(SOFTMAX, 4), (MLP, 31)])
+def test_every_step_mistake_is_made_by_a_learner_above(name, count):
+    assert len([m for m in INSIDE if m.exercise == name]) >= count
+    assert not steps_left_out(name, NOTEBOOK, INSIDE)
 
 
 def test_a_mistake_seen_on_ordinary_logits_is_not_counted_again_at_large_logits():

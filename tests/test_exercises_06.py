@@ -6,7 +6,9 @@ would write it, fails and the verdict names it; a stub reads "not implemented";
 wrong lengths, shapes, types and NaN get messages of their own; no verdict shows a
 number of the reference answer. ``init_weights`` is judged by statistics: its
 tolerances are checked against the sampling distributions they are derived from,
-and a uniform draw with the right variance is accepted with a note. The last tests
+and a uniform draw with the right variance is accepted with a note. The classic
+mistakes of tanh_backward and affine_backward (notebook 03's learners), made at
+one step of the residual block, are named there as those exercises name them. The last tests
 grade whole notebooks through the real sandbox, so the inputs (lists of arrays, a
 numpy Generator) and the outputs (a list of floats) are known to travel.
 """
@@ -34,13 +36,20 @@ from helpers import (
     grade_notebook,
     judging,
     lines_text,
+    mistakes_inside,
+    steps_left_out,
     stub,
 )
+from test_exercises_03 import MISTAKES as MISTAKES_03
+from test_exercises_03 import NOTEBOOK as NOTEBOOK_03
+from test_exercises_03 import affine_backward as affine_backward_03
+from test_exercises_03 import tanh_backward as tanh_backward_03
 
 from bpcourse.check import verdict
 from bpcourse.exercises import by_notebook, get
 from bpcourse.exercises import vanishing_and_exploding as module
 from bpcourse.exercises.core import call_directly, draw_checked_inputs, judge
+from bpcourse.exercises.vanishing_and_exploding import RESIDUAL_STEPS as RESIDUAL_WHOLE
 
 NOTEBOOK = "06_vanishing_and_exploding"
 NORMS, INIT, RESIDUAL = "layer_grad_norms", "init_weights", "residual_block_backward"
@@ -239,16 +248,39 @@ MISTAKES = [
             ("dx",)),
     Mistake(RESIDUAL, _residual_with(dx=lambda u, W, d: u + W @ d), ("via the TRANSPOSE",), "partial",
             ("dx",)),
-    Mistake(RESIDUAL, _residual_with(slope=lambda z, a, h: 1 - np.tanh(a) ** 2), ("not 1 − tanh²(a)",)),
+    Mistake(RESIDUAL, _residual_with(slope=lambda z, a, h: 1 - np.tanh(a) ** 2),
+            ("in the tanh step", "φ′(a) used where φ′(z) belongs")),
     Mistake(RESIDUAL, _residual_with(slope=lambda z, a, h: 1 - z**2), ("fed the pre-activation z",)),
     Mistake(RESIDUAL, _residual_with(slope=lambda z, a, h: 1 - h**2), ("the output of the whole block",)),
     Mistake(RESIDUAL, _residual_with(slope=lambda z, a, h: 1.0), ("tanh's slope is missing",)),
-    Mistake(RESIDUAL, _residual_with(dW=lambda d, x: x @ d.T), ("this is x δᵀ",), "partial", ("dW",)),
+    Mistake(RESIDUAL, _residual_with(dW=lambda d, x: x @ d.T), ("in the affine step", "this is x gᵀ"),
+            "partial", ("dW",)),
 ]  # fmt: skip
 
 
 def _id(mistake: Mistake) -> str:
     return f"{mistake.exercise}-{mistake.phrases[0][:30]}"
+
+
+# -- affine_backward's and tanh_backward's mistakes inside the block ----------------------------------------
+def residual_from(tanh=tanh_backward_03, affine=affine_backward_03):
+    """residual_block_backward written with notebook 03's step functions, then the merge."""
+
+    def learner(u, x, W, b):
+        delta = tanh(u, np.tanh(W @ x + b))
+        dW, db, through_F = affine(delta, x, W)
+        return u + through_F, dW, db
+
+    return learner
+
+
+RESIDUAL_STEPS = {"tanh": ("tanh_backward", NOTEBOOK_03), "affine": ("affine_backward", NOTEBOOK_03)}
+INSIDE = mistakes_inside(RESIDUAL, NOTEBOOK, RESIDUAL_STEPS, MISTAKES_03, residual_from)
+
+
+def _inside_id(mistake: Mistake) -> str:
+    where, what = mistake.phrases[0].split("): ", 1)
+    return f"{where.split(' (the rule')[0]}: {what[:24]}"
 
 
 # -- the registry -----------------------------------------------------------------------------------
@@ -404,7 +436,28 @@ def test_each_classic_mistake_fails_and_is_named(mistake, seed):
 
 
 def test_every_misconception_of_the_registry_is_exercised_by_a_learner_above():
-    assert_every_misconception_named(NOTEBOOK, MISTAKES, judged)
+    assert_every_misconception_named(NOTEBOOK, MISTAKES + INSIDE, judged)
+
+
+def test_the_block_written_from_its_steps_is_the_reference(rng):
+    exercise = get(RESIDUAL, NOTEBOOK)
+    for _ in range(10):
+        inputs = exercise.make_inputs(rng)
+        for right, ours in zip(exercise.reference(**inputs), RESIDUAL_WHOLE.variant()(**inputs), strict=True):
+            assert np.allclose(right, ours, rtol=1e-12, atol=1e-12)
+    assert judged(residual_from(), RESIDUAL).passed
+
+
+@pytest.mark.parametrize("seed", (0, 7))
+@pytest.mark.parametrize("mistake", INSIDE, ids=_inside_id)
+def test_a_mistake_of_one_step_inside_the_block_is_named_as_its_exercise_names_it(mistake, seed):
+    """tanh_backward's and affine_backward's classic mistakes (notebook 03's learners), one step each."""
+    assert_mistake_named(judged(mistake.learner, mistake.exercise, seed), mistake)
+
+
+def test_every_step_mistake_of_the_block_is_made_by_a_learner_above():
+    assert len(INSIDE) == 9
+    assert not steps_left_out(RESIDUAL, NOTEBOOK, INSIDE)
 
 
 def test_the_slope_at_a_mistake_is_invisible_for_relu_and_caught_on_the_other_activations():

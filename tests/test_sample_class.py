@@ -114,7 +114,10 @@ CAI = {
     (NOTEBOOKS[1], "relu_backward"): ["the mask comes from the wrong array"],
     (NOTEBOOKS[1], "tanh_backward"): ["φ′(a) used where φ′(z) belongs"],
     (NOTEBOOKS[2], "affine_backward_batch"): ["db:", "SUM of the B per-example gradients"],
-    (NOTEBOOKS[2], "mlp_loss_and_grads"): ["b1:", "b2:", "sums δ over the batch"],
+    (NOTEBOOKS[2], "mlp_loss_and_grads"): [
+        *("b1:", "b2:", "in layer 1's affine step", "in layer 2's affine step"),
+        "SUM of the B per-example gradients",
+    ],
 }
 
 

@@ -10,15 +10,21 @@ range where their slopes are of order one.
 Reference answers come from the tensor engine (build tensors, apply the op,
 backward with the given upstream gradient, read ``.grad``); the oracle is a
 central difference of Σ upstream ⊙ f(...) in float64.
+
+``affine_relu_backward`` and ``two_layer_mse_grads`` are also written from the
+rules of the exercises before them, as steps (``bpcourse.exercises.composite``):
+a classic mistake of affine_backward, relu_backward or tanh_backward made at one
+of their steps is named as that exercise names it, after where it happened.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
+from bpcourse.exercises.composite import Composite, Part, Step
 from bpcourse.exercises.core import NOT_YOURS, Exercise, Inputs, NotGradable, Outputs, with_hints
 from bpcourse.exercises.core import Misconception as M
 from bpcourse.exercises.inputs import KINK_MARGIN, away_from_zero, distinct_sizes
@@ -284,6 +290,19 @@ TANH_BACKWARD = Exercise(
 )
 
 
+# -- the rules above as steps of the exercises below (plain numpy, the outputs in the same order) ----------
+def _affine_step(g: np.ndarray, x: np.ndarray, W: np.ndarray) -> Outputs:
+    return g @ x.T, g, W.T @ g
+
+
+def _relu_step(upstream: np.ndarray, z: np.ndarray) -> Outputs:
+    return (upstream * (z > 0),)
+
+
+def _tanh_step(upstream: np.ndarray, a: np.ndarray) -> Outputs:
+    return (upstream * (1.0 - a * a),)
+
+
 # -- affine + ReLU -------------------------------------------------------------------------------------
 def _affine_relu_inputs(rng: np.random.Generator) -> Inputs:
     m, n = distinct_sizes(rng, 2, 3, 6)
@@ -317,8 +336,19 @@ def _affine_relu_numeric(upstream: np.ndarray, x: np.ndarray, W: np.ndarray, z: 
     )
 
 
-def _delta(upstream: np.ndarray, z: np.ndarray) -> np.ndarray:
-    return upstream * (z > 0)
+# The ReLU's rule (relu_backward), then the affine rules (affine_backward) with δ as the upstream gradient.
+def _affine_relu_backward(steps: Mapping[str, Step], upstream, x, W, z) -> Outputs:
+    (delta,) = steps["relu"](upstream=upstream, z=z)
+    return steps["affine"](g=delta, x=x, W=W)
+
+
+AFFINE_RELU_STEPS = Composite(_affine_relu_backward, {"relu": _relu_step, "affine": _affine_step})
+AFFINE_RELU_PARTS = (
+    Part("relu", RELU_BACKWARD, "in the ReLU step, a = relu(z) (the rule of relu_backward)",
+         ("mask_from_upstream", "forgot_upstream", "relu_values")),
+    Part("affine", AFFINE_BACKWARD, "in the affine step, z = W x + b (the rule of affine_backward, with "
+         "g = δ = dL/dz)", ("dW_transposed", "forgot_upstream", "db_row", "db_flat", "db_summed", "dx_row")),
+)  # fmt: skip
 
 
 AFFINE_RELU_BACKWARD = Exercise(
@@ -351,22 +381,7 @@ AFFINE_RELU_BACKWARD = Exercise(
             "gradient before the affine step: δ = upstream ⊙ 1[z > 0], then dx = Wᵀ δ",
             lambda upstream, x, W, z: (None, None, (W.T @ upstream) * (x > 0)),
         ),
-        M(
-            "relu_values",
-            "δ was multiplied by relu(z), the forward values: the ReLU's local derivative is the mask "
-            "1[z > 0], so δ = upstream ⊙ 1[z > 0]",
-            lambda upstream, x, W, z: (
-                (upstream * np.maximum(z, 0)) @ x.T,
-                upstream * np.maximum(z, 0),
-                W.T @ (upstream * np.maximum(z, 0)),
-            ),
-        ),
-        M(
-            "dW_transposed",
-            "this is x δᵀ, the transpose of dW. From z_i = Σ_j W_ij x_j + b_i, ∂L/∂W_ij = δ_i x_j: "
-            "dW = δ xᵀ, with the shape (m, n) of W",
-            lambda upstream, x, W, z: (x @ _delta(upstream, z).T, None, None),
-        ),
+        *AFFINE_RELU_STEPS.inserted(AFFINE_RELU_PARTS),
     ),
     revisit="the affine + ReLU practice problem: first the mask, then the affine rules with δ",
     judge=with_hints(
@@ -421,24 +436,40 @@ def _two_layer_numeric(**inputs: np.ndarray) -> Outputs:
     return tuple(grads)
 
 
-def _two_layer_variant(
-    sign: float = 1.0,
-    w2_back: Callable[[np.ndarray, np.ndarray], np.ndarray] = lambda W2, d2: W2.T @ d2,
-    slope: Callable[[np.ndarray], np.ndarray] = lambda a1: 1.0 - a1 * a1,
-    outer1: Callable[[np.ndarray, np.ndarray], np.ndarray] = lambda d1, x: d1 @ x.T,
-    outer2: Callable[[np.ndarray, np.ndarray], np.ndarray] = lambda d2, a1: d2 @ a1.T,
-    affects: Sequence[str] = PARAMETERS,
-) -> Callable[..., Outputs]:
-    """The backward pass with one step replaced; outputs outside ``affects`` are None."""
+# The backward pass written from its steps, each the rule of an exercise above: the loss's gradient
+# δ2 = a2 - y, then affine_backward for layer 2, tanh_backward, affine_backward for layer 1.
+def _mse_step(a2: np.ndarray, y: np.ndarray) -> Outputs:
+    return (a2 - y,)
 
-    def variant(x, y, W1, b1, W2, b2) -> Outputs:
-        a1 = np.tanh(W1 @ x + b1)
-        d2 = sign * (W2 @ a1 + b2 - y)
-        d1 = w2_back(W2, d2) * slope(a1)
-        grads = {"W1": outer1(d1, x), "b1": d1, "W2": outer2(d2, a1), "b2": d2}
-        return tuple(grads[p] if p in affects else None for p in PARAMETERS)
 
-    return variant
+def _two_layer_backward(steps: Mapping[str, Step], x, y, W1, b1, W2, b2) -> Outputs:
+    a1 = np.tanh(W1 @ x + b1)
+    (d2,) = steps["loss"](a2=W2 @ a1 + b2, y=y)
+    dW2, db2, da1 = steps["layer2"](g=d2, x=a1, W=W2)
+    (d1,) = steps["tanh"](upstream=da1, a=a1)
+    dW1, db1, _ = steps["layer1"](g=d1, x=x, W=W1)
+    return dW1, db1, dW2, db2
+
+
+TWO_LAYER_STEPS = Composite(
+    _two_layer_backward,
+    {"loss": _mse_step, "layer2": _affine_step, "tanh": _tanh_step, "layer1": _affine_step},
+)
+# A mistake of affine_backward or tanh_backward made inside the network reads as the exercise says it,
+# after where it happened. Left out: dx as a row (the steps after it cannot run on it; the shape hint
+# speaks), and layer 1's dx, which the network does not return.
+AFFINE_KEYS = ("dW_transposed", "forgot_upstream", "db_row", "db_flat", "db_summed")
+TWO_LAYER_PARTS = (
+    Part("layer2", AFFINE_BACKWARD,
+         "in layer 2's affine step, a2 = W2 a1 + b2 (the rule of affine_backward, with g = δ2 = a2 - y, "
+         "x = a1 and W = W2)", AFFINE_KEYS),
+    Part("tanh", TANH_BACKWARD,
+         "in the tanh step, a1 = tanh(z1) (the rule of tanh_backward, with upstream = W2ᵀ δ2 = dL/da1 and "
+         "a = a1)", ("tanh_of_a", "not_squared", "forgot_upstream")),
+    Part("layer1", AFFINE_BACKWARD,
+         "in layer 1's affine step, z1 = W1 x + b1 (the rule of affine_backward, with g = δ1 = dL/dz1, x = x "
+         "and W = W1)", AFFINE_KEYS),
+)  # fmt: skip
 
 
 def _as_parameter_tuple(raw: Any) -> Outputs:
@@ -468,31 +499,16 @@ TWO_LAYER_MSE_GRADS = Exercise(
     numeric=_two_layer_numeric,
     misconceptions=(
         M(
-            "phi_prime_of_a",
-            "φ′(a) used where φ′(z) belongs: δ1 needs tanh′(z1); with the cached a1 = tanh(z1) that is "
-            "1 - a1², not 1 - tanh(a1)²",
-            _two_layer_variant(slope=lambda a1: 1.0 - np.tanh(a1) ** 2, affects=("W1", "b1")),
+            "sign_flip",
+            "the sign is flipped: with L = ½‖a2 - y‖², δ2 = a2 - y (prediction minus target), not y - a2",
+            TWO_LAYER_STEPS.variant(loss=lambda a2, y: (y - a2,)),
         ),
         M(
             "forgot_slope",
             "δ1 is missing the activation's factor: δ1 = (W2ᵀ δ2) ⊙ (1 - a1²), the gradient at z1, not at a1",
-            _two_layer_variant(slope=lambda a1: np.ones_like(a1), affects=("W1", "b1")),
+            TWO_LAYER_STEPS.variant(tanh=lambda upstream, a: (upstream,)),
         ),
-        M(
-            "sign_flip",
-            "the sign is flipped: with L = ½‖a2 - y‖², δ2 = a2 - y (prediction minus target), not y - a2",
-            _two_layer_variant(sign=-1.0),
-        ),
-        M(
-            "dW1_transposed",
-            "this is x δ1ᵀ, the transpose: dW1 = δ1 xᵀ has the shape (h, n) of W1",
-            _two_layer_variant(outer1=lambda d1, x: x @ d1.T, affects=("W1",)),
-        ),
-        M(
-            "dW2_transposed",
-            "this is a1 δ2ᵀ, the transpose: dW2 = δ2 a1ᵀ has the shape (k, h) of W2",
-            _two_layer_variant(outer2=lambda d2, a1: a1 @ d2.T, affects=("W2",)),
-        ),
+        *TWO_LAYER_STEPS.inserted(TWO_LAYER_PARTS),
     ),
     revisit="the two-layer network: δ2 = a2 - y, δ1 = (W2ᵀ δ2) ⊙ (1 - a1²), then the affine rules",
     judge=with_hints(

@@ -24,7 +24,11 @@ Custom judges (orders, statistics, stability) build on the same pieces:
 what it raised into a verdict, ``weighted_verdict`` scores a list of lines,
 ``with_hints`` wraps the default judge, and ``judged_every_output`` says when
 the default judge's verdict can take more lines. Input-drawing helpers shared
-by the notebooks' modules live in ``bpcourse.exercises.inputs``.
+by the notebooks' modules live in ``bpcourse.exercises.inputs``. An exercise
+made of steps that are exercises of their own takes its misconceptions from
+theirs (``bpcourse.exercises.composite``), and the default judge names the
+misconception that explains the whole answer before looking output by output
+(``diagnose_answer``).
 
 Tolerances. The reference and a correct answer evaluate the same formulas in
 float64, in possibly different orders: they differ by a few units of round-off
@@ -386,17 +390,71 @@ def _matches(got: Any, candidate: Any, rtol: float, atol: float) -> bool:
         return False
 
 
-def diagnose(exercise: Exercise, index: int, inputs: Inputs, got: Any, expected: Any) -> str | None:
-    """The message of the first misconception whose variant reproduces ``got``."""
+Seen = dict[str, Any]  # each misconception's outputs on one input, by key (``variant_outputs``)
+
+
+def variant_outputs(mistake: Misconception, inputs: Inputs, seen: Seen | None = None) -> Outputs | None:
+    """What ``mistake`` gives on ``inputs``; None when its variant cannot run on them.
+
+    ``seen`` (by misconception key), when given, keeps the result for the other
+    outputs of the same inputs, so each variant runs once per input.
+    """
+    if seen is not None and mistake.key in seen:
+        return seen[mistake.key]
+    try:
+        outputs = tuple(mistake.variant(**inputs))
+    except Exception:
+        outputs = None
+    if seen is not None:
+        seen[mistake.key] = outputs
+    return outputs
+
+
+def diagnose(
+    exercise: Exercise, index: int, inputs: Inputs, got: Any, expected: Any, seen: Seen | None = None
+) -> str | None:
+    """The message of the first misconception whose variant reproduces ``got``.
+
+    ``seen``: the variants' outputs on these inputs, kept between outputs (``variant_outputs``).
+    """
     for mistake in exercise.misconceptions:
-        try:
-            variant = mistake.variant(**inputs)[index]
-        except Exception:
+        outputs = variant_outputs(mistake, inputs, seen)
+        if outputs is None or index >= len(outputs):
             continue
+        variant = outputs[index]
         if variant is None or _matches(expected, variant, exercise.rtol, exercise.atol):
             continue  # this mistake does not change this output on this input
         if _matches(got, variant, exercise.rtol, exercise.atol):
             return mistake.message
+    return None
+
+
+def diagnose_answer(
+    exercise: Exercise, inputs: Inputs, got: Outputs, expected: Outputs, seen: Seen | None = None
+) -> str | None:
+    """The message of the first misconception that reproduces the whole answer, or None.
+
+    It must give every output it changes as the learner did, and leave every
+    other output right, as the learner did. Output by output, two mistakes can
+    look alike (a bias gradient divided by B in layer 1, or every gradient of
+    layer 1 divided by B from a mistake in layer 2); the whole answer tells them
+    apart, and ``judge_by_reference`` asks for it before looking output by output.
+    """
+    for mistake in exercise.misconceptions:
+        outputs = variant_outputs(mistake, inputs, seen)
+        if outputs is None or len(outputs) != len(got):
+            continue
+        changes = False
+        for g, v, e in zip(got, outputs, expected, strict=True):
+            if e is None:
+                continue
+            changed = v is not None and not _matches(e, v, exercise.rtol, exercise.atol)
+            if not _matches(g, v if changed else e, exercise.rtol, exercise.atol):
+                break
+            changes = changes or changed
+        else:
+            if changes:
+                return mistake.message
     return None
 
 
@@ -530,12 +588,18 @@ def judge_by_reference(exercise: Exercise, call: Call, rng: np.random.Generator)
             return not_implemented(exercise)
         if stop is not None:
             return stop
+        seen: Seen = {}
+        whole: list[str | None] = []  # the misconception behind the whole answer, once looked for
         for i, name in enumerate(names):
             if i in problems or expected[i] is None:
                 continue
             problem = problem_with(name, got[i], expected[i], exercise.rtol, exercise.atol)
-            if problem is not None:
-                problems[i] = explained(problem, diagnose(exercise, i, inputs, got[i], expected[i]))
+            if problem is None:
+                continue
+            if not whole:
+                whole.append(diagnose_answer(exercise, inputs, got, expected, seen))
+            diagnosis = whole[0] or diagnose(exercise, i, inputs, got[i], expected[i], seen)
+            problems[i] = explained(problem, diagnosis)
     lines = [Line(name, i not in problems, problems.get(i, "")) for i, name in enumerate(names)]
     return weighted_verdict(exercise, lines)
 

@@ -9,7 +9,8 @@ whole graphs (``bpcourse.minigraph.Node``), so they have judges of their own:
   graphs with fan-out, then on a chain too deep for a recursive traversal;
 * ``backward``: the learner's function fills ``.grad`` in place and returns
   nothing; the judge reads the gradients back from the nodes and compares
-  them with the engine's, on trees (no merges) and on graphs with merges.
+  them with the engine's, on trees (no merges) and on graphs with merges,
+  each drawn so that every mistake of the loop changes some gradient.
   When they differ, the first wrong node (walking from the root) is checked
   against the gradients of its own children, which tells an assignment at a
   merge from a forgotten local derivative or a node visited too early.
@@ -373,6 +374,37 @@ def _backward_problem(root: Node, nodes: list[Node], got: np.ndarray, expected: 
     return f"{int(np.sum(mismatch(got, expected, ATOL, RTOL)))} of the {len(nodes)} gradients are wrong"
 
 
+def _shows_the_mistakes(nodes: list[Node]) -> bool:
+    """True when every mistake of the backward loop changes some gradient of this graph.
+
+    A node whose local derivatives differ by more than 0.1 from parent to parent
+    (``sub``, or ``mul`` of two different nodes): a swapped ``local_grads`` shows,
+    and so does a forgotten one (the two cannot both be 1). An op whose parent is
+    an op: a walk in the forward order leaves that parent's parents at 0.
+    """
+    uneven = any(len(n.local_grads) == 2 and abs(n.local_grads[0] - n.local_grads[1]) > 0.1 for n in nodes)
+    deep = any(any(p.parents for p in n.parents) for n in nodes)
+    return uneven and deep
+
+
+def _backward_graph(rng: np.random.Generator, fan_out: bool) -> tuple[Node, list[Node]]:
+    """A random tree (no merges) or graph with merges on which every mistake of the loop shows.
+
+    Most draws qualify; the others are drawn again, so that whether a mistake is
+    caught never depends on the seed.
+    """
+    while True:
+        # A tree needs more leaves than a graph with merges for the same number of ops.
+        n_leaves, n_ops = (
+            (int(rng.integers(3, 5)), int(rng.integers(9, 14)))
+            if fan_out
+            else (int(rng.integers(4, 7)), int(rng.integers(5, 9)))
+        )
+        root, nodes = random_graph(rng, n_leaves, n_ops, fan_out=fan_out)
+        if _shows_the_mistakes(nodes):
+            return root, nodes
+
+
 def _judge_backward(exercise: Exercise, call: Call, rng: np.random.Generator) -> Verdict:
     # The gradients are read from these very nodes after the call (collect_grads).
     # In a notebook the learner's function worked on them directly; when it runs
@@ -382,13 +414,7 @@ def _judge_backward(exercise: Exercise, call: Call, rng: np.random.Generator) ->
     for what, fan_out in (("trees (each node used once)", False), ("graphs with merges", True)):
         problem = None
         for _ in range(exercise.trials):
-            # A tree needs more leaves than a graph with merges for the same number of ops.
-            n_leaves, n_ops = (
-                (int(rng.integers(3, 5)), int(rng.integers(9, 14)))
-                if fan_out
-                else (int(rng.integers(4, 7)), int(rng.integers(5, 9)))
-            )
-            root, nodes = random_graph(rng, n_leaves, n_ops, fan_out=fan_out)
+            root, nodes = _backward_graph(rng, fan_out)
             expected = reference_grads(root, nodes)
             _returned, stop = run_learner(exercise, call, {"root": root})
             if stop is not None:

@@ -16,16 +16,24 @@ where exp overflows unless each column is shifted by its maximum first.
 ``mlp_loss_and_grads`` returns ``(loss, grads)`` with ``grads`` a dict; its judge
 unpacks that into one output per parameter, with a message of its own for each
 way the structure can be wrong.
+
+Both are also written from steps that are exercises of their own
+(``bpcourse.exercises.composite``): the softmax of notebook 04 inside
+``softmax_ce_batch``; ``softmax_ce_batch``, ``affine_backward_batch`` and
+``relu_backward`` (notebook 03) inside the model. A classic mistake of one step
+is named as that exercise names it, after where it happened.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from bpcourse.datasets import one_hot
+from bpcourse.exercises.affine_and_activations import RELU_BACKWARD
+from bpcourse.exercises.composite import Composite, Part, Step
 from bpcourse.exercises.core import (
     NOT_YOURS,
     Call,
@@ -46,6 +54,7 @@ from bpcourse.exercises.core import (
 )
 from bpcourse.exercises.core import Misconception as M
 from bpcourse.exercises.inputs import KINK_MARGIN, away_from_zero, distinct_sizes
+from bpcourse.exercises.softmax_cross_entropy import SOFTMAX
 from bpcourse.gradcheck import numerical_gradient
 from bpcourse.tensor import Tensor, affine, softmax_cross_entropy
 
@@ -198,9 +207,23 @@ def _softmax_numeric(Z: np.ndarray, Y: np.ndarray) -> Outputs:
     return _mean_ce(Z, Y), numerical_gradient(lambda v: _mean_ce(v, Y), Z)
 
 
-def _wrong_axis(Z: np.ndarray, Y: np.ndarray) -> Outputs:
-    log_p = _log_softmax(Z, axis=1)
-    return float(-np.sum(Y * log_p) / Z.shape[1]), (np.exp(log_p) - Y) / Z.shape[1]
+# softmax_ce_batch is the exercise softmax (notebook 04) followed by the mean loss: a mistake of the softmax
+# made inside it reads as that exercise says it. Its mistakes of stability (no shift, or one shift for the
+# whole batch) only show at large logits, whose line has a message of its own.
+def _softmax_step(z: np.ndarray) -> Outputs:
+    return (_softmax(z),)
+
+
+def _softmax_ce_batch_from_steps(steps: Mapping[str, Step], Z: np.ndarray, Y: np.ndarray) -> Outputs:
+    (P,) = steps["softmax"](z=Z)
+    return float(-np.sum(Y * np.log(P)) / Z.shape[1]), (P - Y) / Z.shape[1]
+
+
+SOFTMAX_CE_BATCH_STEPS = Composite(_softmax_ce_batch_from_steps, {"softmax": _softmax_step})
+SOFTMAX_PARTS = (
+    Part("softmax", SOFTMAX, "in the softmax step, P = softmax(Z) (the rule of the exercise softmax, one "
+         "example per column)", ("rows", "whole_array", "row_max", "not_normalised")),
+)  # fmt: skip
 
 
 STABILITY = (
@@ -295,12 +318,7 @@ SOFTMAX_CE_BATCH = Exercise(
             "the sign of dZ is flipped: it is prediction minus label, (P - Y) / B, not (Y - P) / B",
             lambda Z, Y: (None, (Y - _softmax(Z)) / Z.shape[1]),
         ),
-        M(
-            "softmax_wrong_axis",
-            "softmax was normalised along the wrong axis: each COLUMN is one example, and its K "
-            "probabilities must sum to 1: normalise down axis 0, not across the batch",
-            _wrong_axis,
-        ),
+        *SOFTMAX_CE_BATCH_STEPS.inserted(SOFTMAX_PARTS),
     ),
     revisit="the mean loss over a batch: L = (1/B) Σ_k ℓ_k, so dL/dZ = (P - Y) / B",
     judge=_judge_softmax,
@@ -354,40 +372,68 @@ def _mlp_numeric(params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray) ->
     return (_mlp_loss(params, X, Y), *grads)
 
 
-def _sum_columns(D: np.ndarray) -> np.ndarray:
-    return D.sum(axis=1, keepdims=True)
+# The backward pass written from its steps, each the rule of an exercise: softmax_ce_batch for the loss
+# and δ2, affine_backward_batch for layer 2, relu_backward (notebook 03), affine_backward_batch for layer 1.
+def _affine_step(G: np.ndarray, X: np.ndarray, W: np.ndarray) -> Outputs:
+    return G @ X.T, G.sum(axis=1, keepdims=True), W.T @ G
 
 
-def _mlp_variant(
-    scale: Callable[[int], float] = lambda batch: 1.0 / batch,
-    sign: float = 1.0,
-    local: Callable[[np.ndarray], np.ndarray] = lambda Z1: (Z1 > 0).astype(float),
-    bias: Callable[[np.ndarray], np.ndarray] = _sum_columns,
-    outer1: Callable[[np.ndarray, np.ndarray], np.ndarray] = lambda D1, X: D1 @ X.T,
-    outer2: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] = lambda D2, A1, Z1: D2 @ A1.T,
-    affects: tuple[str, ...] = PARAMETERS,
-) -> Callable[..., Outputs]:
-    """The backward pass with one step replaced; the loss and the outputs outside ``affects`` are None."""
-
-    def variant(params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray) -> Outputs:
-        W1, b1, W2, b2 = (params[name] for name in PARAMETERS)
-        Z1 = W1 @ X + b1
-        A1 = np.maximum(Z1, 0.0)
-        D2 = sign * (_softmax(W2 @ A1 + b2) - Y) * scale(X.shape[1])
-        D1 = (W2.T @ D2) * local(Z1)
-        grads = {"W1": outer1(D1, X), "b1": bias(D1), "W2": outer2(D2, A1, Z1), "b2": bias(D2)}
-        return (None, *(grads[p] if p in affects else None for p in PARAMETERS))
-
-    return variant
+def _relu_step(upstream: np.ndarray, z: np.ndarray) -> Outputs:
+    return (upstream * (z > 0),)
 
 
-def _mlp_loss_variant(change: Callable[[float, int, int], float]) -> Callable[..., Outputs]:
-    """A wrong loss (K = number of classes, B = batch size); the gradients are None."""
+def _loss_step(Z: np.ndarray, Y: np.ndarray) -> Outputs:
+    return _mean_ce(Z, Y), (_softmax(Z) - Y) / Z.shape[1]
 
-    def variant(params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray) -> Outputs:
-        return (change(_mlp_loss(params, X, Y), Y.shape[0], Y.shape[1]), None, None, None, None)
 
-    return variant
+def _mlp_backward(
+    steps: Mapping[str, Step], params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray
+) -> Outputs:
+    W1, b1, W2, b2 = (params[name] for name in PARAMETERS)
+    Z1 = W1 @ X + b1
+    A1 = np.maximum(Z1, 0.0)
+    loss, D2 = steps["loss"](Z=W2 @ A1 + b2, Y=Y)
+    dW2, db2, dA1 = steps["layer2"](G=D2, X=A1, W=W2)
+    (D1,) = steps["relu"](upstream=dA1, z=Z1)
+    dW1, db1, _ = steps["layer1"](G=D1, X=X, W=W1)
+    return loss, dW1, db1, dW2, db2
+
+
+MLP_STEPS = Composite(
+    _mlp_backward, {"loss": _loss_step, "layer2": _affine_step, "relu": _relu_step, "layer1": _affine_step}
+)
+
+
+def _dW2_from_Z1(params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray) -> Outputs:
+    """Layer 2's weight gradient taken with Z1, the pre-activation, where its input is A1."""
+    Z1 = params["W1"] @ X + params["b1"]
+    _, D2 = _loss_step(params["W2"] @ np.maximum(Z1, 0.0) + params["b2"], Y)
+    return (None, None, None, D2 @ Z1.T, None)
+
+
+# A mistake of softmax_ce_batch, affine_backward_batch or relu_backward made inside the model reads as
+# the exercise says it, after where it happened. Left out: dX with one example per row (the ReLU step
+# cannot run on it; the shape hint speaks), and layer 1's dX, which the model does not return.
+AFFINE_KEYS = (
+    *("dW_transposed", "db_not_summed", "db_averaged", "db_averaged_flat", "db_flat", "db_wrong_axis"),
+    *("db_wrong_axis_flat", "last_example_only", "extra_one_over_B"),
+)
+MLP_PARTS = (
+    Part("loss", SOFTMAX_CE_BATCH,
+         "in the loss, the mean softmax cross-entropy of Z2 = W2 A1 + b2 (the rule of softmax_ce_batch, "
+         "with Z = Z2)",
+         ("missing_one_over_B", "sum_loss", "mean_over_all_entries", "loss_sign", "dZ_sign",
+          *(f"softmax.{key}" for key in ("rows", "whole_array", "row_max", "not_normalised")))),
+    Part("layer2", AFFINE_BACKWARD_BATCH,
+         "in layer 2's affine step, Z2 = W2 A1 + b2 (the rule of affine_backward_batch, with "
+         "G = δ2 = dL/dZ2, X = A1 and W = W2)", AFFINE_KEYS),
+    Part("relu", RELU_BACKWARD,
+         "in the ReLU step, A1 = relu(Z1) (the rule of relu_backward, with upstream = W2ᵀ δ2 = dL/dA1 and "
+         "z = Z1)", ("mask_from_upstream", "forgot_upstream", "relu_values")),
+    Part("layer1", AFFINE_BACKWARD_BATCH,
+         "in layer 1's affine step, Z1 = W1 X + b1 (the rule of affine_backward_batch, with "
+         "G = δ1 = dL/dZ1, X = X and W = W1)", AFFINE_KEYS),
+)  # fmt: skip
 
 
 def _as_loss_and_grads(raw: Any) -> Outputs:
@@ -461,61 +507,14 @@ MLP_LOSS_AND_GRADS = Exercise(
             "forgot_mask",
             "the ReLU mask is missing: δ1 = dL/dZ1 = (W2ᵀ δ2) ⊙ 1[Z1 > 0]; W2ᵀ δ2 alone is the gradient at "
             "A1, after the ReLU",
-            _mlp_variant(local=np.ones_like, affects=("W1", "b1")),
-        ),
-        M(
-            "relu_values",
-            "δ1 was multiplied by relu(Z1), the forward values: the ReLU's local derivative is the mask "
-            "1[Z1 > 0]",
-            _mlp_variant(local=lambda Z1: np.maximum(Z1, 0.0), affects=("W1", "b1")),
-        ),
-        M(
-            "bias_not_summed",
-            "this bias gradient has one column per example: b is added to every column, so its gradient "
-            "sums δ over the batch: δ's columns added up into one column, shape (h, 1) or (K, 1) like b",
-            _mlp_variant(bias=lambda D: D, affects=("b1", "b2")),
-        ),
-        M(
-            "missing_one_over_B",
-            "B times too large: the loss is the mean over the batch, so δ2 = dL/dZ2 = (P - Y) / B; the 1/B "
-            "then travels back into every gradient",
-            _mlp_variant(scale=lambda batch: 1.0),
-        ),
-        M(
-            "sign_flip",
-            "the sign is flipped: δ2 = (P - Y) / B, prediction minus label",
-            _mlp_variant(sign=-1.0),
-        ),
-        M(
-            "dW1_transposed",
-            "this is X δ1ᵀ, the transpose: dW1 = δ1 Xᵀ has the shape (h, n) of W1",
-            _mlp_variant(outer1=lambda D1, X: X @ D1.T, affects=("W1",)),
-        ),
-        M(
-            "dW2_transposed",
-            "this is A1 δ2ᵀ, the transpose: dW2 = δ2 A1ᵀ has the shape (K, h) of W2",
-            _mlp_variant(outer2=lambda D2, A1, Z1: A1 @ D2.T, affects=("W2",)),
+            MLP_STEPS.variant(relu=lambda upstream, z: (upstream,)),
         ),
         M(
             "dW2_from_Z1",
             "dW2 used Z1: the input of the second layer is A1 = relu(Z1), so dW2 = δ2 A1ᵀ",
-            _mlp_variant(outer2=lambda D2, A1, Z1: D2 @ Z1.T, affects=("W2",)),
+            _dW2_from_Z1,
         ),
-        M(
-            "sum_loss",
-            "the loss is the SUM over the batch, B times the mean: divide by B",
-            _mlp_loss_variant(lambda loss, k, batch: loss * batch),
-        ),
-        M(
-            "loss_mean_over_all_entries",
-            "a mean over the whole (K, B) array divides by K·B; the mean is over the B examples only",
-            _mlp_loss_variant(lambda loss, k, batch: loss / k),
-        ),
-        M(
-            "loss_sign",
-            "the loss has the wrong sign: cross-entropy is -Σ y log p, never negative",
-            _mlp_loss_variant(lambda loss, k, batch: -loss),
-        ),
+        *MLP_STEPS.inserted(MLP_PARTS),
     ),
     revisit="the whole model: δ2 = (P - Y) / B, δ1 = (W2ᵀ δ2) ⊙ 1[Z1 > 0], then the batched affine rules",
     judge=_judge_mlp,

@@ -11,7 +11,10 @@ each column sums to 1).
 * ``softmax_ce`` is judged against the engine's fused ``softmax_cross_entropy``
   node (loss and backward), checked against central differences of a
   log-sum-exp loss in float64, on one-hot and soft labels, and then on one
-  example with huge logits, where the loss must stay finite.
+  example with huge logits, where the loss must stay finite; the label of that
+  example sits on a logit whose probability underflows, whatever the seed. A
+  loss or gradient that only handles one-hot labels is named, and so is a
+  mistake of the exercise softmax made inside it (``CE_STEPS``).
 * ``softmax_jacobian`` is judged against the Jacobian the engine builds in
   reverse mode, one vector-Jacobian product per row, through a softmax written
   with engine ops; the oracle is central differences, column by column.
@@ -22,13 +25,14 @@ Messages name the idea to revisit; they never show reference values or inputs.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from functools import partial
 from typing import Any
 
 import numpy as np
 
+from bpcourse.exercises.composite import Composite, Part, Step
 from bpcourse.exercises.core import (
     NOT_YOURS,
     Call,
@@ -292,15 +296,19 @@ def _ce_inputs(rng: np.random.Generator, kind: str | None = None) -> Inputs:
 def _ce_large_inputs(rng: np.random.Generator) -> Inputs:
     """Logits spread over ±1000 (exp overflows; some probabilities underflow to 0), soft labels.
 
-    The labels put some mass on every class, so a loss computed as log of an
-    underflowed probability is -inf, not merely inaccurate.
+    Every case the line tests is in every draw, whatever the seed: one logit
+    above 800 (exp overflows), one below -800, at least 1600 under the top (its
+    probability underflows to 0), and the label's own class is that one. The
+    labels put some mass on every class, so a loss computed as the log of an
+    underflowed probability is -inf, not merely inaccurate, and a loss that
+    keeps only the label's log-probability takes the log of 0.
     """
     (k,) = distinct_sizes(rng, 1, 3, 7)
     top, bottom = rng.choice(k, size=2, replace=False)
     z = rng.uniform(-LARGE, LARGE, (k, 1))
     z[top, 0] = rng.uniform(0.8 * LARGE, LARGE)
     z[bottom, 0] = rng.uniform(-LARGE, -0.8 * LARGE)
-    return {"z": z, "y": _smoothed(k, int(rng.integers(k)))}
+    return {"z": z, "y": _smoothed(k, int(bottom))}
 
 
 def _ce_reference(z: np.ndarray, y: np.ndarray) -> Outputs:
@@ -336,6 +344,20 @@ LARGE_LOSS_HINT = (
     "at large logits the loss must come from log-sum-exp: log p_i = (z_i - m) - log Σ_j exp(z_j - m) "
     "with m = max(z); taking log(p), even with a small epsilon added, cannot give it"
 )
+
+
+def _label(y: np.ndarray) -> int:
+    """The class a label puts the most weight on."""
+    return int(np.argmax(y[:, 0]))
+
+
+def _one_hot_loss(z: np.ndarray, y: np.ndarray) -> Outputs:
+    return float(-_log_softmax(z)[_label(y), 0]), None
+
+
+def _one_hot_gradient(z: np.ndarray, y: np.ndarray) -> Outputs:
+    return None, _p(z) - _one_hot(z.shape[0], _label(y))
+
 
 CE_MISCONCEPTIONS = (
     M(
@@ -394,7 +416,39 @@ CE_MISCONCEPTIONS = (
         "the cross-entropy sums over the K classes: L = -Σ_i y_i log p_i; a mean divides it by K",
         lambda z, y: (float(-np.mean(y * _log_softmax(z))), None),
     ),
+    M(
+        "one_hot_loss",
+        "this loss only handles one-hot labels: it keeps the log-probability of one class, the label's. A "
+        "soft label spreads its weight over the K classes, and the loss weighs the log-probability of every "
+        "class by it: L = -Σ_i y_i log p_i (for a one-hot y the sum has a single term)",
+        _one_hot_loss,
+    ),
+    M(
+        "one_hot_gradient",
+        "this gradient only handles one-hot labels: it subtracts 1 at the label's class alone. With a soft "
+        "label the whole distribution is subtracted, one y_i per class: ∂L/∂z = p - y",
+        _one_hot_gradient,
+    ),
 )
+
+
+# softmax_ce is softmax followed by the loss: a mistake of the exercise softmax made inside it reads as
+# that exercise says it. On one column the max over the whole array, or a sum over it, is the column's
+# own: those two mistakes change nothing here, and no_max_subtraction has a message of its own above.
+def _softmax_step(z: np.ndarray) -> Outputs:
+    return (np.exp(_log_softmax(z)),)
+
+
+def _ce_from_steps(steps: Mapping[str, Step], z: np.ndarray, y: np.ndarray) -> Outputs:
+    (p,) = steps["softmax"](z=z)
+    return float(-np.sum(y * np.log(p))), p - y
+
+
+CE_STEPS = Composite(_ce_from_steps, {"softmax": _softmax_step})
+CE_PARTS = (
+    Part("softmax", SOFTMAX, "in the softmax step, p = softmax(z) (the rule of the exercise softmax, on one "
+         "column)", ("rows", "row_max", "not_normalised")),
+)  # fmt: skip
 
 
 def _judge_softmax_ce(exercise: Exercise, call: Call, rng: np.random.Generator) -> Verdict:
@@ -459,7 +513,7 @@ SOFTMAX_CE = Exercise(
     make_inputs=_ce_inputs,
     reference=_ce_reference,
     numeric=_ce_numeric,
-    misconceptions=CE_MISCONCEPTIONS,
+    misconceptions=(*CE_MISCONCEPTIONS, *CE_STEPS.inserted(CE_PARTS)),
     revisit="the log-sum-exp derivation of ∂L/∂z = p - y",
     judge=_judge_softmax_ce,
     refuses=NOT_YOURS,

@@ -18,20 +18,25 @@ by whether it draws from the generator it is given.
 
 ``residual_block_backward`` is judged against the engine's ``ResidualBlock``;
 W is square (the block maps R^n to R^n), so the inputs keep W far from symmetric:
-a W where Wᵀ belongs then has the right shape and the wrong values.
+a W where Wᵀ belongs then has the right shape and the wrong values. Its backward
+pass is also written from the steps of notebook 03 (tanh_backward, then
+affine_backward, then the merge): a classic mistake of one of those exercises made
+at its step is named as that exercise names it (``bpcourse.exercises.composite``).
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from bpcourse.diagnostics import layer_grad_norms as engine_layer_grad_norms
+from bpcourse.exercises.affine_and_activations import AFFINE_BACKWARD, TANH_BACKWARD
+from bpcourse.exercises.composite import Composite, Part, Step
 from bpcourse.exercises.core import (
     NOT_YOURS,
     Call,
@@ -747,6 +752,32 @@ def _residual_variant(
     return variant
 
 
+# The block's backward pass from its steps: tanh_backward (notebook 03) with the upstream gradient u, then
+# affine_backward with g = δ, then the merge dx = u + (the affine step's dx). A mistake of tanh_backward or
+# affine_backward made at its step reads as that exercise says it.
+def _tanh_step(upstream: np.ndarray, a: np.ndarray) -> Outputs:
+    return (upstream * (1.0 - a * a),)
+
+
+def _affine_step(g: np.ndarray, x: np.ndarray, W: np.ndarray) -> Outputs:
+    return g @ x.T, g, W.T @ g
+
+
+def _residual_backward(steps: Mapping[str, Step], u, x, W, b) -> Outputs:
+    (d,) = steps["tanh"](upstream=u, a=np.tanh(W @ x + b))
+    dW, db, through_F = steps["affine"](g=d, x=x, W=W)
+    return u + through_F, dW, db
+
+
+RESIDUAL_STEPS = Composite(_residual_backward, {"tanh": _tanh_step, "affine": _affine_step})
+RESIDUAL_PARTS = (
+    Part("tanh", TANH_BACKWARD, "in the tanh step, a = tanh(W x + b) (the rule of tanh_backward, with "
+         "upstream = u)", ("tanh_of_a", "not_squared", "forgot_upstream")),
+    Part("affine", AFFINE_BACKWARD, "in the affine step, z = W x + b (the rule of affine_backward, with "
+         "g = δ = u ⊙ (1 − a²); its dx is F's share of the merge)",
+         ("dW_transposed", "forgot_upstream", "db_row", "db_flat", "db_summed", "dx_row")),
+)  # fmt: skip
+
 MISSING_MERGE_SUM = (
     "dx is missing the identity path: x reaches h twice, straight through the skip and through F, and the "
     "two contributions ADD at the merge; the skip hands u back unchanged, and it is not in this dx. Without "
@@ -783,12 +814,6 @@ RESIDUAL_BLOCK_BACKWARD = Exercise(
             _residual_variant(dx=lambda u, W, d: u + W @ d, affects=("dx",)),
         ),
         M(
-            "slope_at_a",
-            "tanh's slope was taken at a = tanh(z) instead of at z: from the cached a, tanh′(z) = 1 − a², "
-            "not 1 − tanh²(a)",
-            _residual_variant(slope=lambda z, a, h: 1.0 - np.tanh(a) ** 2),
-        ),
-        M(
             "slope_formula_on_z",
             "1 − a² is tanh′(z) written with the ACTIVATION a = tanh(W x + b); here it was fed the "
             "pre-activation z",
@@ -805,12 +830,7 @@ RESIDUAL_BLOCK_BACKWARD = Exercise(
             "tanh's slope is missing: before going through W, the gradient is δ = u ⊙ (1 − a²)",
             _residual_variant(slope=lambda z, a, h: np.ones_like(z)),
         ),
-        M(
-            "dW_transposed",
-            "this is x δᵀ, the transpose of dW: dW = δ xᵀ (row i belongs to output i). W is square, so "
-            "only the values show it",
-            _residual_variant(dW=lambda d, x: x @ d.T, affects=("dW",)),
-        ),
+        *RESIDUAL_STEPS.inserted(RESIDUAL_PARTS),
     ),
     revisit="the merge rule for h = x + F(x): dL/dx = u + J_Fᵀ u",
     refuses=NOT_YOURS,
