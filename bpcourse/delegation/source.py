@@ -11,6 +11,7 @@ from typing import Any
 from bpcourse.delegation.behind import real_of
 from bpcourse.delegation.loaded import most_precise
 from bpcourse.delegation.refusals import Refusals, refusals_for_reading
+from bpcourse.syntax import parse
 
 Scope = dict[str, Any]  # name -> dotted target of an import, None (a plain local), or a def node
 
@@ -238,7 +239,7 @@ def _parse(source: str) -> ast.Module | None:
     """The module ``source`` parses to, IPython's syntax (``%time``, ``!ls``, ``x?``) made Python first."""
     source = textwrap.dedent(source)
     try:
-        return ast.parse(source)
+        return parse(source)
     except SyntaxError:
         pass
     try:  # imported only when needed: IPython is slow to import where it is not loaded already
@@ -248,7 +249,7 @@ def _parse(source: str) -> ast.Module | None:
     except ImportError:
         source = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
     try:
-        return ast.parse(source)
+        return parse(source)
     except SyntaxError:
         return None
 

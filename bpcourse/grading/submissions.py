@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bpcourse.exercises import REGISTRY
+from bpcourse.syntax import parse
 
 COURSE_NOTEBOOKS = sorted({notebook for notebook, _ in REGISTRY})
 _FOR_NOTEBOOK = re.compile(r"""for_notebook\(\s*["']([\w.-]+)["']\s*\)""")
@@ -115,7 +116,7 @@ def defines_only(source: str) -> bool:
     """
     code = "\n".join("pass" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
     try:
-        tree = ast.parse(code)
+        tree = parse(code)
     except SyntaxError:
         return True  # run it, so that the syntax error is reported against the cell
     if any(isinstance(node, ast.Import | ast.ImportFrom) for node in tree.body):
