@@ -23,7 +23,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from bpcourse.check import verdict
 from bpcourse.exercises import by_notebook, get
-from bpcourse.exercises.core import Verdict
+from bpcourse.exercises.core import Exercise, Verdict
 from bpcourse.grading.runner import grade_submission
 from bpcourse.grading.sandbox import Limits
 from bpcourse.grading.submissions import Submission
@@ -78,6 +78,18 @@ def assert_every_misconception_named(notebook: str, mistakes: Iterable[Mistake],
         text = str(judged(mistake.learner, mistake.exercise))
         named |= {m for m in messages if m in text}
     assert named == messages, messages - named
+
+
+def assert_written_from_steps(
+    exercise: Exercise, steps: Any, learner: Callable[..., Any], judged: Judged, rng: np.random.Generator
+) -> None:
+    """A composite exercise written from its step functions (``steps.variant()``, no step
+    swapped) gives the registry's reference on ten draws, and a learner built so passes."""
+    for _ in range(10):
+        inputs = exercise.make_inputs(rng)
+        for right, ours in zip(exercise.reference(**inputs), steps.variant()(**inputs), strict=True):
+            assert np.allclose(right, ours, rtol=1e-12, atol=1e-12)
+    assert judged(learner(), exercise.name).passed
 
 
 def mistakes_inside(

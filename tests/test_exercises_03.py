@@ -28,6 +28,7 @@ from helpers import (
     assert_mistake_named,
     assert_no_number_shown,
     assert_not_implemented,
+    assert_written_from_steps,
     judging,
     mistakes_inside,
     steps_left_out,
@@ -303,13 +304,8 @@ def test_every_misconception_of_the_registry_is_exercised_by_a_learner_above():
 
 @pytest.mark.parametrize("name", list(COMPOSITES))
 def test_the_exercises_written_from_their_steps_are_the_reference(name, rng):
-    exercise = get(name, NOTEBOOK)
     steps, learner = COMPOSITES[name]
-    for _ in range(10):
-        inputs = exercise.make_inputs(rng)
-        for right, ours in zip(exercise.reference(**inputs), steps.variant()(**inputs), strict=True):
-            assert np.allclose(right, ours, rtol=1e-12, atol=1e-12)
-    assert judged(learner(), name).passed
+    assert_written_from_steps(get(name, NOTEBOOK), steps, learner, judged, rng)
 
 
 @pytest.mark.parametrize("seed", (0, 7))
