@@ -1,0 +1,48 @@
+"""Gradient clipping by global norm: one scale for every gradient of a model.
+
+The global norm of gradients g_1, ..., g_k (arrays of any shapes) is the norm
+of all their entries together, ‖g‖ = (Σ_i Σ_entries g_i²)^½, as if the arrays
+were flattened and joined into one vector. Clipping to ``max_norm`` c scales
+every g_i by the same factor min(1, c / ‖g‖): a step whose gradient is longer
+than c keeps its direction and gets length c; a shorter one is left alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from bpcourse.tensor import Tensor
+
+
+def global_norm(grads: Sequence[np.ndarray]) -> float:
+    """‖g‖ = (Σ_i Σ_entries g_i²)^½ over a list of arrays of any shapes."""
+    if len(grads) == 0:
+        raise ValueError("global_norm: the list of gradients is empty; there is no norm to take")
+    return float(np.sqrt(sum(float(np.sum(np.square(g))) for g in grads)))
+
+
+def clip_by_global_norm(grads: Sequence[np.ndarray], max_norm: float) -> tuple[list[np.ndarray], float]:
+    """Every gradient scaled by min(1, max_norm / ‖g‖), and ‖g‖ before clipping.
+
+    ``grads``: arrays of any shapes (one per parameter); the clipped arrays have
+    the same shapes. ``max_norm`` must be a positive number.
+    """
+    if not max_norm > 0:
+        raise ValueError(f"clip_by_global_norm: max_norm must be a positive number, got {max_norm!r}")
+    total = global_norm(grads)
+    scale = min(1.0, max_norm / total) if total > 0 else 1.0
+    return [np.asarray(g) * scale for g in grads], total
+
+
+def clip_grads_(params: Sequence[Tensor], max_norm: float) -> float:
+    """Clip the ``.grad`` of each parameter in place by their global norm; returns the norm before.
+
+    Parameters without a gradient yet are skipped, as in PyTorch's ``clip_grad_norm_``.
+    """
+    with_grad = [p for p in params if p.grad is not None]
+    clipped, total = clip_by_global_norm([p.grad for p in with_grad], max_norm)
+    for p, g in zip(with_grad, clipped, strict=True):
+        p.grad[...] = g  # in place: the engine reuses each leaf's gradient buffer
+    return total
