@@ -530,7 +530,7 @@ class Pow(TensorOp):
     give NaN or Inf and every gradient after it would be silently meaningless).
     """
 
-    name, symbol = "pow", "^"
+    name, symbol = "pow", "pow"
 
     @staticmethod
     def forward(x, p=1.0):
