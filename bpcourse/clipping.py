@@ -13,8 +13,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from bpcourse.tensor import Tensor
-
 
 def global_norm(grads: Sequence[np.ndarray]) -> float:
     """‖g‖ = (Σ_i Σ_entries g_i²)^½ over a list of arrays of any shapes."""
@@ -34,15 +32,3 @@ def clip_by_global_norm(grads: Sequence[np.ndarray], max_norm: float) -> tuple[l
     total = global_norm(grads)
     scale = min(1.0, max_norm / total) if total > 0 else 1.0
     return [np.asarray(g) * scale for g in grads], total
-
-
-def clip_grads_(params: Sequence[Tensor], max_norm: float) -> float:
-    """Clip the ``.grad`` of each parameter in place by their global norm; returns the norm before.
-
-    Parameters without a gradient yet are skipped, as in PyTorch's ``clip_grad_norm_``.
-    """
-    with_grad = [p for p in params if p.grad is not None]
-    clipped, total = clip_by_global_norm([p.grad for p in with_grad], max_norm)
-    for p, g in zip(with_grad, clipped, strict=True):
-        p.grad[...] = g  # in place: the engine reuses each leaf's gradient buffer
-    return total

@@ -359,6 +359,10 @@ def test_the_engines_clipping_keeps_short_gradients_and_shortens_long_ones(rng):
     assert np.sqrt(sum(np.sum(g**2) for g in short)) == pytest.approx(total / 4)
     with pytest.raises(ValueError, match="max_norm must be a positive number"):
         engine_clip(grads, 0.0)
+    with pytest.raises(ValueError, match="the list of gradients is empty"):
+        engine_clip([], 1.0)
+    zeros, norm = engine_clip([np.zeros((2, 2))], 1.0)
+    assert norm == 0.0 and np.array_equal(zeros[0], np.zeros((2, 2)))
 
 
 # -- correct answers -----------------------------------------------------------------------------
