@@ -147,8 +147,9 @@ def _attention(dq_g=lambda G: G.T, dk_g=lambda G: G, paths="both", scaled=True):
     return learner
 
 
-def _batchnorm(mu_path=True, var_path=True, ddof_forward=0, ddof_backward=0, use_gamma=True):
+def _batchnorm(mu_path=True, var_path=True, ddof_forward=0, ddof_backward=0, use_gamma=True, use_eps=True):
     def learner(G, X, gamma, eps):
+        eps = eps if use_eps else 0.0
         B = X.shape[1]
         mu = X.mean(axis=1, keepdims=True)
         var = X.var(axis=1, ddof=ddof_forward, keepdims=True)
@@ -245,6 +246,7 @@ MISTAKES = [
     Mistake("batchnorm_backward", _batchnorm(ddof_forward=1, ddof_backward=1),
             ("consistent but not the layer's",), "partial", ("dX", "dgamma")),
     Mistake("batchnorm_backward", _batchnorm(use_gamma=False), ("missing the factor γ",), "partial", ("dX",)),
+    Mistake("batchnorm_backward", _batchnorm(use_eps=False), ("ε is missing",), "partial", ("dX", "dgamma")),
     Mistake("batchnorm_backward",
             _batchnorm_params(lambda G, X, xhat: _row_sums(G * (X - X.mean(axis=1, keepdims=True))), None),
             ("dγ uses X - μ",), "partial", ("dgamma",)),
@@ -317,7 +319,7 @@ def test_inputs_have_different_sizes_and_both_oracles_agree(name, rng):
             assert len({d, T, d_k}) == 3 and inputs["G"].shape == (T, T)
         if name == "batchnorm_backward":
             n, B = inputs["X"].shape
-            assert n != B and B >= 3 and inputs["gamma"].shape == (n, 1)
+            assert n != B and B >= 3 and inputs["gamma"].shape == (n, 1) and inputs["eps"] >= 0.02
         if name == "unbroadcast":
             grad, shape = inputs["grad"], inputs["shape"]
             assert grad.ndim > len(shape) and 1 in shape and len(set(grad.shape)) == grad.ndim
@@ -338,14 +340,14 @@ def test_clipping_trials_are_above_below_above_with_max_norm_between_the_norms()
             assert min(norms) < inputs["max_norm"] < max(norms)
 
 
-def test_the_batchnorm_reference_is_the_engine_on_the_forward_pass_written_in_numpy(rng):
-    exercise = get("batchnorm_backward", NOTEBOOK)
-    inputs = exercise.make_inputs(rng)
-    beta = rng.standard_normal(inputs["gamma"].shape)
-    Y = batchnorm_forward(inputs["X"], inputs["gamma"], beta, inputs["eps"])
-    assert np.allclose(Y.mean(axis=1), beta.ravel()) and np.allclose(
-        Y.std(axis=1), np.abs(inputs["gamma"]).ravel(), rtol=1e-4
-    )
+def test_the_batchnorm_forward_gives_rows_of_mean_beta_and_spread_gamma(rng):
+    inputs = get("batchnorm_backward", NOTEBOOK).make_inputs(rng)
+    X, gamma, eps = inputs["X"], inputs["gamma"], inputs["eps"]
+    beta = rng.standard_normal(gamma.shape)
+    Y = batchnorm_forward(X, gamma, beta, eps)
+    var = X.var(axis=1, keepdims=True)
+    assert np.allclose(Y.mean(axis=1, keepdims=True), beta)
+    assert np.allclose(Y.std(axis=1, keepdims=True), np.abs(gamma) * np.sqrt(var / (var + eps)))
 
 
 def test_the_engines_clipping_keeps_short_gradients_and_shortens_long_ones(rng):

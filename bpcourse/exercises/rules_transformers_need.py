@@ -221,7 +221,9 @@ def _batchnorm_inputs(rng: np.random.Generator) -> Inputs:
         "G": rng.standard_normal((n, B)),
         "X": offsets + scales * rng.standard_normal((n, B)),
         "gamma": away_from_zero(rng, (n, 1), 0.5, 2.0),
-        "eps": 1e-5,
+        # Larger than the 1e-5 of practice, so that an ε left out changes the answer by far more than
+        # the tolerance whatever the draw: with σ² of order one, 1e-5 would change it by about 1e-6.
+        "eps": float(rng.uniform(0.02, 0.1)),
     }
 
 
@@ -285,6 +287,13 @@ def _bn_outputs(
     return variant
 
 
+def _bn_no_eps(G: np.ndarray, X: np.ndarray, gamma: np.ndarray, eps: float) -> Outputs:
+    """The right rules with ε = 0: x̂ = (X - μ)/σ, which changes dX and dγ."""
+    dX, _, _ = _bn_variant()(G, X, gamma, 0.0)
+    xhat, _ = _normalized(X, 0.0, 0)
+    return dX, (G * xhat).sum(axis=1, keepdims=True), None
+
+
 def _bn_no_gamma(G: np.ndarray, X: np.ndarray, gamma: np.ndarray, eps: float) -> Outputs:
     dX, _, _ = _bn_variant()(G, X, np.ones_like(gamma), eps)
     return dX, None, None
@@ -341,6 +350,12 @@ BATCHNORM_BACKWARD = Exercise(
             f"{UNBIASED}: with B - 1 in both passes this is the gradient of another function, "
             "consistent but not the layer's; divide by B",
             _bn_variant(forward_ddof=1, backward_ddof=1),
+        ),
+        M(
+            "no_eps",
+            "ε is missing: the forward pass divides by √(σ² + ε), not by √σ², so every x̂ and every factor "
+            "1/√(σ² + ε) of the backward pass includes it",
+            _bn_no_eps,
         ),
         M(
             "no_gamma",
