@@ -540,13 +540,21 @@ class Pow(TensorOp):
 
     @staticmethod
     def vjp(g, saved, needs):
-        x, p = saved
-        return (g * (p * x ** (p - 1.0)),)
+        return (g * _power_slope(*saved),)
 
     @staticmethod
     def jvp(tangents, saved):
-        x, p = saved
-        return tangents[0] * (p * x ** (p - 1.0))
+        return tangents[0] * _power_slope(*saved)
+
+
+def _power_slope(x: np.ndarray, p: float) -> np.ndarray:
+    """p x^(p-1), with the slope of x^0 = 1 zero everywhere (0 · 0^(-1) would be NaN at x = 0).
+
+    At x = 0 with 0 < p < 1 (a square root) the slope is +inf, the limit of the derivative.
+    """
+    if p == 0.0:
+        return np.zeros_like(x)
+    return p * x ** (p - 1.0)
 
 
 def _check_power(x: np.ndarray, p: Any) -> None:

@@ -885,3 +885,6 @@ def test_pow_keeps_float32_and_has_a_finite_gradient_where_x_is_zero() -> None:
     y = Tensor(np.array([0.0, 4.0]))
     (y**1.5).backward(np.ones(2))
     np.testing.assert_allclose(y.grad, [0.0, 3.0])
+    z = Tensor(np.array([0.0, -2.0]))
+    (z**0).backward(np.ones(2))
+    np.testing.assert_array_equal(z.grad, [0.0, 0.0])  # x^0 = 1 is flat, at 0 too
