@@ -12,6 +12,7 @@ from bpcourse.exercises import (
     cost_of_backprop,
     merges_and_traversal,
     minibatches_and_training,
+    rules_transformers_need,
     scalar_graphs,
     softmax_cross_entropy,
     start_here,
@@ -30,6 +31,7 @@ _MODULES = (
     minibatches_and_training,
     vanishing_and_exploding,
     cost_of_backprop,
+    rules_transformers_need,
 )
 
 # Keyed by (notebook, function name): a name may be graded in two notebooks
