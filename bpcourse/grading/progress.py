@@ -305,7 +305,7 @@ def run(args: argparse.Namespace) -> int:
     title = "Your progress" if args.folder is None else f"Progress of {submissions[0].student}"
     fig = progress_figure(rows, title)
     FigureCanvasAgg(fig)
-    fig.savefig(png, dpi=100)
+    fig.savefig(png, dpi=80)
     print(f"picture: {png}")
     for failure in graded.failed:
         print(f"could not grade {failure}", file=sys.stderr)

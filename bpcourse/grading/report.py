@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from matplotlib import image as plt_image
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -366,6 +368,38 @@ def png_data_uri(fig: Figure) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def overview_figures(report: ClassReport) -> list[Figure]:
+    """The report's main charts, top to bottom: scores, outcomes, the most common misconceptions."""
+    figures = [score_figure(report), outcome_figure(report)]
+    common = report.common_misconceptions()[:10]
+    if common:
+        title = "Most common misconceptions across the class"
+        figures.append(misconception_figure([(t, n) for t, n, _ in common], title))
+    return figures
+
+
+def _pixels(fig: Figure, dpi: int) -> np.ndarray:
+    canvas = FigureCanvasAgg(fig)
+    fig.set_dpi(dpi)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3]
+
+
+def write_overview_png(report: ClassReport, path: Path, dpi: int = 72) -> tuple[int, int]:
+    """The overview figures stacked into one PNG, each centred on the widest; its (height, width)."""
+    images = [_pixels(fig, dpi) for fig in overview_figures(report)]
+    width = max(image.shape[1] for image in images)
+    sides = [((width - image.shape[1]) // 2, (width - image.shape[1] + 1) // 2) for image in images]
+    padded = [
+        np.pad(image, ((0, 0), side, (0, 0)), constant_values=255)
+        for image, side in zip(images, sides, strict=True)
+    ]
+    stacked = np.concatenate(padded, axis=0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    plt_image.imsave(path, stacked)
+    return stacked.shape[0], stacked.shape[1]
+
+
 # -- the HTML file ------------------------------------------------------------------------------------
 _STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1000px; margin: 2em auto; padding: 0 1em;
@@ -580,6 +614,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the --out folder of `bpcourse grade` (with --nbgrader: the nbgrader course folder)",
     )
     parser.add_argument(
+        "--png",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="also write the main charts (scores, outcomes, common misconceptions) as one PNG image",
+    )
+    parser.add_argument(
         "--nbgrader",
         action="store_true",
         help="read nbgrader's gradebook.db in GRADES_DIR, and the diagnoses in its autograded/ notebooks",
@@ -621,4 +662,7 @@ def run(args: argparse.Namespace) -> int:
     print(summary_text(report))
     print()
     print(f"report: {out}")
+    if args.png is not None:
+        write_overview_png(report, args.png)
+        print(f"charts: {args.png}")
     return 0
