@@ -30,11 +30,13 @@ verdict above it already says what is wrong in words.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
@@ -161,12 +163,7 @@ def _colourbar(fig: Figure, image: Any, ax: Any, label: str) -> None:
 
 
 def _figure(width: float = 7.6, height: float = 3.0) -> Figure:
-    import matplotlib.pyplot as plt
-
-    # Made by pyplot so Jupyter's inline backend can show it; released at once so it is shown once.
-    fig = plt.figure(figsize=(width, height), layout="constrained", dpi=80)
-    plt.close(fig)
-    return fig
+    return Figure(figsize=(width, height), layout="constrained", dpi=80)
 
 
 def error_figure(
@@ -371,6 +368,14 @@ def show(exercise: Exercise, verdict: Verdict, watch: Watch) -> None:
     except Exception:  # the verdict above already says what is wrong; a picture is a bonus
         return
     if fig is not None:
-        from IPython.display import display
+        from IPython.display import Image, display
 
-        display(fig)
+        display(Image(data=png_bytes(fig), format="png"))
+
+
+def png_bytes(fig: Figure, dpi: int = 80) -> bytes:
+    """The figure as PNG bytes: displayed as an image whatever matplotlib backend the kernel uses."""
+    FigureCanvasAgg(fig)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()

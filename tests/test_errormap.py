@@ -248,6 +248,7 @@ def test_outside_jupyter_check_prints_the_verdict_alone(capsys: pytest.CaptureFi
 
 def test_in_a_kernel_the_map_is_shown_under_a_wrong_answer_unless_turned_off() -> None:
     cells = [
+        "import matplotlib\nmatplotlib.use('agg')  # shown whatever the backend\n"
         "import numpy as np\nfrom bpcourse.check import for_notebook\n"
         f"check, grade = for_notebook({NB03!r})\n"
         "def tanh_backward(upstream, a):\n    return upstream * (1 - np.tanh(a) ** 2)\n",
