@@ -171,3 +171,30 @@ def test_without_nbgrader_it_says_how_to_install_it(
     monkeypatch.setitem(sys.modules, "nbgrader.api", None)  # import nbgrader.api now raises ImportError
     assert main(["report", str(tmp_path), "--nbgrader"]) == 2
     assert "pip install 'bpcourse[instructor]'" in capsys.readouterr().err
+
+
+def test_the_nbgrader_report_renders_offline_in_a_browser(course: Path, reported: tuple[int, str]) -> None:
+    """Headless Chromium, as in test_browser: every chart decodes, nothing is fetched, a screenshot kept."""
+    from test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, _require_browser
+
+    _require_browser()
+    from playwright.sync_api import sync_playwright
+
+    fetched: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=30_000)
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 900})
+            page.on("request", lambda r: fetched.append(r.url))
+            page.goto((course / "report.html").resolve().as_uri())
+            page.wait_for_load_state("load")
+            sizes = page.eval_on_selector_all(
+                "img", "imgs => imgs.map(i => [i.complete, i.naturalWidth, i.naturalHeight, i.alt])"
+            )
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "nbgrader-class-report.png"), full_page=True)
+        finally:
+            browser.close()
+    # scores, the common misconceptions, the outcomes, and one chart per exercise with a misconception
+    assert len(sizes) == 3 + 2 and all(done and w > 300 and h > 100 for done, w, h, _ in sizes), sizes
+    assert [url.split(":")[0] for url in fetched if not url.startswith("data:")] == ["file"]
