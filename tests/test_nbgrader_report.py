@@ -198,3 +198,17 @@ def test_the_nbgrader_report_renders_offline_in_a_browser(course: Path, reported
     # scores, the common misconceptions, the outcomes, and one chart per exercise with a misconception
     assert len(sizes) == 3 + 2 and all(done and w > 300 and h > 100 for done, w, h, _ in sizes), sizes
     assert [url.split(":")[0] for url in fetched if not url.startswith("data:")] == ["file"]
+
+
+def test_a_wrong_answer_shows_its_error_map_in_the_autograded_notebook(course: Path) -> None:
+    graded = nbformat.read(str(course / "autograded" / "dan" / ASSIGNMENT / NOTEBOOK), as_version=4)
+    (cell,) = [
+        c
+        for c in graded.cells
+        if c.metadata.get("nbgrader", {}).get("grade_id") == "check_worked_example_grads"
+    ]
+    kinds = [set(o.get("data", {})) for o in cell.outputs]
+    assert any("image/png" in k for k in kinds), kinds  # the graph with dan's gradients, under the verdict
+    amy = nbformat.read(str(course / "autograded" / "amy" / ASSIGNMENT / NOTEBOOK), as_version=4)
+    tests = [c for c in amy.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    assert not any("image/png" in o.get("data", {}) for c in tests for o in c.outputs)  # all right: no map
