@@ -14,7 +14,7 @@ wrong:
   column per example where one column belongs);
 * gradients on a scalar graph (notebooks 01 and 02): the graph, with the
   learner's gradient on each node, right or off by how much, and the first
-  node, walking back from the loss, where they part (``bpcourse.graphmap``).
+  node, walking back from the loss, where they part (``bpcourse.scalarmaps``).
 
 The reference values are never drawn or written; the error is, since "where
 and by how much" is what the learner needs to find the mistake. The inputs of
@@ -44,9 +44,8 @@ from matplotlib.patches import Patch, Rectangle
 from bpcourse.exercises.core import Exercise, Inputs, NotGradable, Verdict, as_outputs, problem_with
 from bpcourse.gradcheck import mismatch
 from bpcourse.graph import topological_order
-from bpcourse.graphmap import graph_map, marks_of
-from bpcourse.minigraph import Node, reference_grads, to_values
-from bpcourse.scalar import Value
+from bpcourse.minigraph import Node
+from bpcourse.scalarmaps import SCALAR_GRAPHS, backward_map, rule_map
 
 __all__ = ["Watch", "can_show", "picture", "show"]
 
@@ -90,13 +89,15 @@ def picture(exercise: Exercise, verdict: Verdict, calls: list[Called]) -> Figure
     """The error map of the first watched call whose answer is wrong; None when there is nothing to draw."""
     if verdict.status not in WRONG_STATUSES:
         return None
+    failing = {line.what for line in verdict.lines if not line.ok}
     for called in calls:
+        fig = None
         if called.graph_grads is not None and exercise.outputs == GRAPH_GRADIENTS:
-            fig = _backward_map(exercise, called)
-        elif exercise.name in LEAF_GRAPHS and exercise.reference is not None:
-            fig = _leaf_map(exercise, called)
-        else:
-            fig = _array_map(exercise, called, {line.what for line in verdict.lines if not line.ok})
+            fig = backward_map(exercise, called.inputs["root"], called.graph_grads)
+        elif exercise.name in SCALAR_GRAPHS:
+            fig = rule_map(exercise, called.inputs, called.returned)
+        if fig is None:
+            fig = _array_map(exercise, called, failing)
         if fig is not None:
             return fig
     return None
@@ -276,76 +277,6 @@ def shape_figure(exercise: str, output: str, answer: np.ndarray, needed: tuple[i
         f"{exercise}: {output} has shape {_shape_text(answer.shape)}, not {_shape_text(needed)}", fontsize=10
     )
     return fig
-
-
-# -- scalar graphs --------------------------------------------------------------------------------
-def _worked_example(x: float, y: float) -> Value:
-    xv, yv = Value(x, "x"), Value(y, "y")
-    u = xv * yv
-    u.label = "u"
-    v = u + yv
-    v.label = "v"
-    loss = v**2
-    loss.label = "L"
-    return loss
-
-
-def _practice(x: float, y: float) -> Value:
-    xv, yv = Value(x, "x"), Value(y, "y")
-    a = xv + yv
-    a.label = "a"
-    b = xv * a
-    b.label = "b"
-    loss = b**2
-    loss.label = "L"
-    return loss
-
-
-# The graphs of the exercises that return the gradients of their inputs x and y (dL_dx, dL_dy).
-LEAF_GRAPHS: dict[str, Callable[[float, float], Value]] = {
-    "worked_example_grads": _worked_example,
-    "practice_grads": _practice,
-}
-
-
-def _floats(values: Any) -> np.ndarray | None:
-    try:
-        array = np.array([float(np.asarray(v).reshape(())) for v in values])
-    except (TypeError, ValueError):
-        return None
-    return array if np.isfinite(array).all() else None
-
-
-def _leaf_map(exercise: Exercise, called: Called) -> Figure | None:
-    try:
-        got = _floats(as_outputs(called.returned, exercise.outputs))
-    except NotGradable:
-        return None
-    expected = _floats(exercise.reference(**called.inputs))
-    if got is None or expected is None or len(got) != 2:
-        return None
-    wrong = mismatch(got, expected, exercise.atol, exercise.rtol)
-    if not wrong.any():
-        return None
-    root = LEAF_GRAPHS[exercise.name](float(called.inputs["x"]), float(called.inputs["y"]))
-    leaves = {node.label: node for node in topological_order(root) if not node.parents}
-    marks = marks_of([leaves["x"], leaves["y"]], got, expected, wrong)
-    return graph_map(root, marks, f"{exercise.name}: your dL/dx and dL/dy on the graph")
-
-
-def _backward_map(exercise: Exercise, called: Called) -> Figure | None:
-    root = called.inputs["root"]
-    nodes = topological_order(root)
-    got = _floats(called.graph_grads or [])
-    if got is None or len(got) != len(nodes):
-        return None
-    expected = reference_grads(root, nodes)
-    wrong = mismatch(got, expected, exercise.atol, exercise.rtol)
-    if not wrong.any():
-        return None
-    values = to_values(root)
-    marks = marks_of([values[id(node)] for node in nodes], got, expected, wrong)
-    return graph_map(values[id(root)], marks, f"{exercise.name}: your gradients on the graph")
 
 
 # -- showing it -----------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from bpcourse.scalar import Value
 RIGHT_FACE, RIGHT_EDGE = "#d1fae5", "#059669"
 OFF_FACE, OFF_EDGE = "#fee2e2", "#dc2626"
 FIRST_FACE, FIRST_EDGE = "#f87171", "#7f1d1d"
+DATA_NOTE = "#374151"  # a note on what the exercise gave, not on the learner's answer
 
 
 @dataclass(frozen=True)
@@ -84,16 +85,20 @@ def _boxes(fig: Figure) -> dict[int, FancyBboxPatch]:
     return found
 
 
-def graph_map(root: Value, marks: Mapping[int, NodeMark], title: str) -> Figure:
+def graph_map(
+    root: Value, marks: Mapping[int, NodeMark], title: str, given: Mapping[int, tuple[str, str]] | None = None
+) -> Figure:
     """Draw the graph under ``root`` with each marked node coloured right, off, or first off.
 
     ``marks`` maps ``id(node)`` to the learner's gradient of that node; nodes
     without a mark (the inner nodes of an exercise that returns the inputs'
-    gradients only) keep the plain colours of ``draw_graph``.
+    gradients only) keep the plain colours of ``draw_graph``. ``given``: more
+    notes, ``id(node) -> (text, colour)``, for what the exercise gave (an upstream gradient).
     """
     order = topological_order(root)
     first = first_parting(order, marks)
     notes = {key: (_note(mark), RIGHT_EDGE if mark.right else FIRST_EDGE) for key, mark in marks.items()}
+    notes.update(given or {})
     fig = draw_graph(root, title=title, show_grad=False, highlight_merges=False, notes=notes)
     ax = fig.axes[0]
     boxes = _boxes(fig)
@@ -111,9 +116,9 @@ def graph_map(root: Value, marks: Mapping[int, NodeMark], title: str) -> Figure:
     ax.get_legend().remove()
     ax.legend(
         handles=[
-            Patch(facecolor=RIGHT_FACE, edgecolor=RIGHT_EDGE, label="your gradient is right"),
-            Patch(facecolor=OFF_FACE, edgecolor=OFF_EDGE, label="your gradient is off"),
-            Patch(facecolor=FIRST_FACE, edgecolor=FIRST_EDGE, label="first off, walking back from the loss"),
+            Patch(facecolor=RIGHT_FACE, edgecolor=RIGHT_EDGE, label="yours is right"),
+            Patch(facecolor=OFF_FACE, edgecolor=OFF_EDGE, label="yours is off"),
+            Patch(facecolor=FIRST_FACE, edgecolor=FIRST_EDGE, label="first off, walking back"),
         ],
         loc="lower center",
         bbox_to_anchor=(0.5, 0.0),

@@ -21,7 +21,7 @@ from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from nbclient import NotebookClient
 
-from bpcourse import errormap, graphmap
+from bpcourse import errormap, graphmap, scalarmaps
 from bpcourse.authoring import kernel_of_this_python
 from bpcourse.check import check, verdict
 from bpcourse.exercises import get
@@ -157,7 +157,7 @@ def test_worked_example_marks_the_merge_it_missed_and_never_writes_the_right_gra
     result, fig, calls = mapped(worked_only_via_u, "worked_example_grads", NB01)
     assert result.status == "partial" and fig is not None
     x, y = calls[0].inputs["x"], calls[0].inputs["y"]
-    root = errormap.LEAF_GRAPHS["worked_example_grads"](x, y)
+    root, _ = scalarmaps.SCALAR_GRAPHS["worked_example_grads"]({"x": x, "y": y})
     order = topological_order(root)
     colours = box_colours(fig)
     at = {node.label: i for i, node in enumerate(order)}
@@ -169,6 +169,34 @@ def test_worked_example_marks_the_merge_it_missed_and_never_writes_the_right_gra
     for digits in (2, 3, 4):
         assert f"{right[1]:.{digits}g}" not in shown  # the right one never is
     assert fig.axes[0].get_legend() is not None
+
+
+def mul_local_only(upstream: float, x: float, y: float) -> tuple[float, float]:
+    return y, x  # the local derivatives alone, not times the upstream gradient
+
+
+def test_a_rule_is_drawn_as_its_node_with_the_upstream_gradient_given() -> None:
+    result, fig, calls = mapped(mul_local_only, "mul_backward", NB01)
+    assert result.status == "failed" and fig is not None
+    inputs = calls[0].inputs
+    root, leaves = scalarmaps.SCALAR_GRAPHS["mul_backward"](inputs)
+    order = topological_order(root)
+    colours = box_colours(fig)
+    at = {node.label: i for i, node in enumerate(order)}
+    assert {colours[at["x"]], colours[at["y"]]} == {graphmap.OFF_FACE, graphmap.FIRST_FACE}
+    assert (
+        colours[at["y"]] == graphmap.FIRST_FACE
+    )  # y comes after x in the order: the walk back meets it first
+    shown = texts(fig)
+    assert f"upstream {inputs['upstream']:.3g} (given)" in shown
+    for value in get("mul_backward", NB01).reference(**inputs):
+        assert f"{value:.3g}" not in shown
+    assert f"yours {calls[0].returned[0]:.3g}" in shown
+
+
+def test_tanh_backward_of_notebook_03_is_an_array_map_not_a_graph() -> None:
+    _, fig, _ = mapped(tanh_at_a, "tanh_backward", NB03)
+    assert fig is not None and by_gid(fig, "errormap-error")
 
 
 def overwriting_backward(root: Any) -> None:
