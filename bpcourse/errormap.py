@@ -12,7 +12,7 @@ wrong:
   shape it should have, drawn to scale (a transposed ``dW`` is two rectangles
   with their sides swapped; a bias gradient not summed over the batch has one
   column per example where one column belongs);
-* gradients on a scalar graph (notebooks 01 and 02): the graph, with the
+* gradients on a scalar graph (notebooks 00 to 02): the graph, with the
   learner's gradient on each node, right or off by how much, and the first
   node, walking back from the loss, where they part (``bpcourse.scalarmaps``).
 
@@ -170,13 +170,18 @@ def _figure(width: float = 7.6, height: float = 3.0) -> Figure:
 def error_figure(
     exercise: str, output: str, answer: np.ndarray, reference: np.ndarray, wrong: np.ndarray
 ) -> Figure:
-    """The answer and the heatmap of answer − reference (same shape), wrong entries marked."""
+    """The answer and the heatmap of answer − reference, the wrong entries marked.
+
+    ``answer``, ``reference`` and ``wrong`` (where they disagree) have one shape, (m, n) or (n,);
+    a 1-D array is drawn as one row.
+    """
     error = _as_matrix(answer) - _as_matrix(reference)
     wrong = wrong.reshape(error.shape)
     fig = _figure()
     left, right = fig.subplots(1, 2)
     _draw_answer(fig, left, output, answer)
-    limit = float(np.nanmax(np.abs(error))) if np.isfinite(error).any() else 1.0
+    finite = np.abs(error[np.isfinite(error)])
+    limit = float(finite.max()) if finite.size and finite.max() > 0 else 1.0  # a symmetric scale around 0
     image = right.imshow(error, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
     image.set_gid("errormap-error")
     _matrix_axes(right, answer.shape, f"where it is off: yours − right, shape {_shape_text(answer.shape)}")
@@ -214,7 +219,10 @@ def shape_note(got: tuple[int, ...], needed: tuple[int, ...]) -> str:
 
 
 def shape_figure(exercise: str, output: str, answer: np.ndarray, needed: tuple[int, ...]) -> Figure:
-    """The answer, and its shape beside the shape it should have, as rectangles drawn to scale."""
+    """The answer, and its shape beside the shape it should have, as rectangles drawn to scale.
+
+    ``answer``: (m, n) or (n,), drawn as a matrix (a 1-D array as one row); ``needed``: the right shape.
+    """
     fig = _figure()
     left, right = fig.subplots(1, 2)
     _draw_answer(fig, left, output, answer)
