@@ -394,7 +394,8 @@ def write_overview_png(report: ClassReport, path: Path, dpi: int = 72) -> tuple[
         np.pad(image, ((0, 0), side, (0, 0)), constant_values=255)
         for image, side in zip(images, sides, strict=True)
     ]
-    stacked = np.concatenate(padded, axis=0)
+    gap = np.full((16, width, 3), 255, dtype=padded[0].dtype)  # white between two charts
+    stacked = np.concatenate([part for image in padded for part in (image, gap)][:-1], axis=0)
     path.parent.mkdir(parents=True, exist_ok=True)
     plt_image.imsave(path, stacked)
     return stacked.shape[0], stacked.shape[1]
