@@ -102,7 +102,8 @@ def course_rows(results: list[dict[str, Any]]) -> list[Row]:
                 rows.append(Row(notebook, exercise.name, state_of(status), status, 0.0, exercise.points))
                 continue
             state = state_of(found["status"])
-            named = misconceptions(found) if state in ("partly", "wrong", "error") else []
+            # what the grader found: a misconception, an error, a function the notebook lacks (renamed?)
+            named = misconceptions(found) if found["status"] not in ("passed", "not implemented") else []
             rows.append(
                 Row(
                     notebook,
