@@ -21,7 +21,7 @@ from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from nbclient import NotebookClient
 
-from bpcourse import errormap, graphmap, scalarmaps
+from bpcourse import arraymap, errormap, graphmap, scalarmaps
 from bpcourse.authoring import kernel_of_this_python
 from bpcourse.check import check, verdict
 from bpcourse.exercises import get
@@ -297,7 +297,7 @@ def test_in_a_kernel_the_map_is_shown_under_a_wrong_answer_unless_turned_off() -
 
 
 def test_shape_notes() -> None:
-    assert "transposed" in errormap.shape_note((6, 5), (5, 6))
-    assert "one column per example" in errormap.shape_note((6, 8), (6, 1))
-    assert "flat" in errormap.shape_note((6,), (6, 1))
+    assert "transposed" in arraymap.shape_note((6, 5), (5, 6))
+    assert "one column per example" in arraymap.shape_note((6, 8), (6, 1))
+    assert "flat" in arraymap.shape_note((6,), (6, 1))
     assert math.isclose(1.0, 1.0)
