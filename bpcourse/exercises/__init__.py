@@ -10,8 +10,10 @@ from __future__ import annotations
 from bpcourse.exercises import (
     affine_and_activations,
     cost_of_backprop,
+    digits_capstone,
     merges_and_traversal,
     minibatches_and_training,
+    modular_layers,
     scalar_graphs,
     softmax_cross_entropy,
     start_here,
@@ -30,6 +32,8 @@ _MODULES = (
     minibatches_and_training,
     vanishing_and_exploding,
     cost_of_backprop,
+    modular_layers,
+    digits_capstone,
 )
 
 # Keyed by (notebook, function name): a name may be graded in two notebooks
