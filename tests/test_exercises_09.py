@@ -525,14 +525,13 @@ def test_a_wrong_network_fails_the_gradient_checker_line_too():
     assert not check_line.ok and check_line.message.startswith("gradient check FAILED")
 
 
-def test_no_verdict_shows_a_number_of_the_answer():
-    rng = np.random.default_rng(0)
-    for mistake in MISTAKES[:30]:
-        exercise = get(mistake.exercise, NOTEBOOK)
-        inputs, expected = draw_checked_inputs(exercise, np.random.default_rng(0))
-        result = judged(mistake.learner, mistake.exercise)
-        assert_no_number_shown(result, [e for e in expected if e is not None])
-    assert rng is not None
+@pytest.mark.parametrize("mistake", MISTAKES, ids=[f"{m.exercise}-{m.phrases[0][:24]}" for m in MISTAKES])
+def test_no_verdict_shows_a_number_of_the_answer(mistake):
+    exercise = get(mistake.exercise, NOTEBOOK)
+    _, expected = draw_checked_inputs(exercise, np.random.default_rng(0))  # the first draw of seed 0
+    result = judged(mistake.learner, mistake.exercise, seed=0)
+    shown = [e for e in expected if e is not None and np.size(e) > 1]  # arrays: a loss may be named
+    assert_no_number_shown(result, shown)
 
 
 def test_network_answers_of_the_wrong_structure_are_explained():
@@ -600,7 +599,7 @@ def test_the_capstone_reaches_the_stated_accuracy_and_a_short_training_does_not(
     half = judged(
         lambda X, labels, seed: train_digits(X, labels, seed, learning_rate=0.05, epochs=1), "train_digits"
     )
-    assert half.status in ("partial", "failed")
+    assert half.status in ("partial", "failed") and half.score <= half.max_score / 2
 
 
 def test_using_scikit_learn_earns_nothing():

@@ -622,8 +622,13 @@ NETWORK_SHAPE_HINT = (
 
 def _judge_network(exercise: Exercise, call: Call, rng: np.random.Generator) -> Verdict:
     """One line per output against the engine, then the gradient checker's line on a fixed small network."""
-    convert = lambda raw: _as_loss_and_list(raw, len(NETWORK_OUTPUTS) - 1)  # noqa: E731
-    converted: Call = lambda inputs: convert(call(inputs))  # noqa: E731
+
+    def convert(raw: Any) -> Outputs:
+        return _as_loss_and_list(raw, len(NETWORK_OUTPUTS) - 1)
+
+    def converted(inputs: Inputs) -> Outputs:
+        return convert(call(inputs))
+
     first = with_hints(NETWORK_SHAPE_HINT, convert=convert)(exercise, call, rng)
     if not judged_every_output(first, exercise):
         return first
