@@ -16,7 +16,10 @@ item only.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -673,3 +676,43 @@ def test_an_endless_capstone_costs_that_item_only(tmp_path):
     assert graded["train_digits"]["score"] == 0
     assert "did not return within" in lines_text(graded["train_digits"])
     assert result["score"] == FULL_MARKS - graded["train_digits"]["max_score"], result
+
+
+# -- without PyTorch ----------------------------------------------------------------------------------------
+WITHOUT_TORCH = """
+import contextlib, importlib.abc, io, sys
+import nbformat
+
+class NoTorch(importlib.abc.MetaPathFinder):  # as an environment without PyTorch: importing it fails
+    def find_spec(self, name, path, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError("No module named 'torch'")
+
+sys.meta_path.insert(0, NoTorch())
+cells = [c for c in nbformat.read(sys.argv[1], as_version=4).cells if c.cell_type == "code"]
+namespace, printed = {"__name__": "__main__"}, io.StringIO()
+for index, cell in enumerate(cells):
+    try:
+        with contextlib.redirect_stdout(printed):
+            exec(compile(cell.source, f"<cell {index}>", "exec"), namespace)
+    except Exception as exc:
+        print(f"cell {index}: {type(exc).__name__}: {exc}")
+print(printed.getvalue())
+"""
+
+
+@pytest.mark.parametrize("path", [STUDENT, SOLUTION], ids=["student", "solution"])
+def test_the_notebook_runs_to_the_end_without_pytorch_and_says_how_to_install_it(path, tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-c", WITHOUT_TORCH, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env={**os.environ, "MPLBACKEND": "Agg"},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert not [line for line in done.stdout.splitlines() if line.startswith("cell ")], done.stdout
+    assert "pip install '.[torch]'" in done.stdout
+    assert done.stdout.count("(PyTorch is missing: this cell would") == 4, done.stdout
