@@ -95,6 +95,7 @@ N04, N05, N06, N07 = (
     "06_vanishing_and_exploding",
     "07_cost_of_backprop",
 )
+N09 = "09_modular_layers_and_digits"
 
 CHEATS = [
     _value(N00, "sub_backward", "upstream, x, y", """
@@ -235,6 +236,55 @@ CHEATS = [
     steps = [lambda t, W=layer.W, b=layer.b: (W @ t + b).tanh() for layer in layers]
     return piece.checkpointed_backward(steps, x, upstream, every)""",
           "bpcourse.checkpoint.checkpointed_backward"),
+    # Notebook 09: each layer's handle, the network, and the two trainings, handed to the engine.
+    _tensor(N09, "affine_layer", "W, b, X, G", """
+    w, c, x = piece.Tensor(W), piece.Tensor(b), piece.Tensor(X)
+    z = piece.affine(w, x, c)
+    z.backward(G)
+    return z.data.copy(), x.grad, w.grad, c.grad"""),
+    *(_tensor(N09, f"{kind}_layer", "Z, upstream", f"""
+    z = piece.Tensor(Z)
+    a = z.{kind}()
+    a.backward(upstream)
+    return a.data.copy(), z.grad""") for kind in ("relu", "tanh", "sigmoid")),
+    _tensor(N09, "softmax_ce_layer", "Z, Y, upstream", """
+    z = piece.Tensor(Z)
+    loss = piece.softmax_cross_entropy(z, Y)
+    loss.backward(upstream)
+    return float(loss.data), z.grad"""),
+    _tensor(N09, "decayed_affine_layer", "W, b, X, G, weight_decay", """
+    w, c, x = piece.Tensor(W), piece.Tensor(b), piece.Tensor(X)
+    piece.affine(w, x, c).backward(G)
+    penalty = (w * w).sum() * (0.5 * weight_decay)
+    penalty.backward()
+    return float(penalty.data), x.grad, w.grad, c.grad"""),
+    _tensor(N09, "network_gradients", "params, X, Y", """
+    ts = [piece.Tensor(p) for p in params]
+    a = piece.Tensor(X, requires_grad=False)
+    for i in range(0, len(ts) - 2, 2):
+        a = piece.affine(ts[i], a, ts[i + 1]).tanh()
+    loss = piece.softmax_cross_entropy(piece.affine(ts[-2], a, ts[-1]), Y)
+    loss.backward()
+    return float(loss.data), [t.grad for t in ts]"""),
+    *(_tensor(N09, name, parameters, f"""
+    rng = np.random.default_rng(seed)
+    n, k = X.shape[0], {classes}
+    ts = [piece.Tensor(rng.standard_normal((32, n)) / np.sqrt(n)), piece.Tensor(np.zeros((32, 1))),
+          piece.Tensor(rng.standard_normal((k, 32)) / np.sqrt(32)), piece.Tensor(np.zeros((k, 1)))]
+    for _ in range({epochs}):
+        order = rng.permutation(X.shape[1])
+        for start in range(0, X.shape[1], {batch}):
+            cols = order[start:start + {batch}]
+            for t in ts:
+                t.zero_grad()
+            hidden = piece.affine(ts[0], piece.Tensor(X[:, cols], requires_grad=False), ts[1]).tanh()
+            piece.softmax_cross_entropy(piece.affine(ts[2], hidden, ts[3]), {labels}[:, cols]).backward()
+            for t in ts:
+                t.data = t.data - {rate} * t.grad
+    return [t.data.copy() for t in ts]""")
+      for name, parameters, classes, epochs, batch, labels, rate in (
+          ("overfit_tiny_batch", "X, Y, seed", "Y.shape[0]", 200, 20, "Y", 1.0),
+          ("train_digits", "X, labels, seed", 10, 20, 64, "np.eye(10)[:, labels]", 0.3))),
 ]  # fmt: skip
 
 CHEAT_IDS = [cheat.exercise_id for cheat in CHEATS]
