@@ -96,6 +96,7 @@ N04, N05, N06, N07 = (
     "07_cost_of_backprop",
 )
 N09 = "09_modular_layers_and_digits"
+N10 = "10_rules_transformers_need"
 
 CHEATS = [
     _value(N00, "sub_backward", "upstream, x, y", """
@@ -285,6 +286,27 @@ CHEATS = [
       for name, parameters, classes, epochs, batch, labels, rate in (
           ("overfit_tiny_batch", "X, Y, seed", "Y.shape[0]", 200, 20, "Y", 1.0),
           ("train_digits", "X, labels, seed", 10, 20, 64, "np.eye(10)[:, labels]", 0.3))),
+    _tensor(N10, "matmul_backward", "G, A, B", """
+    a, b = piece.Tensor(A), piece.Tensor(B)
+    (a @ b).backward(G)
+    return a.grad, b.grad"""),
+    _tensor(N10, "attention_scores_backward", "G, X, Wq, Wk", """
+    x, wq, wk = piece.Tensor(X), piece.Tensor(Wq), piece.Tensor(Wk)
+    ((wq @ x).T @ (wk @ x) * (1 / np.sqrt(Wq.shape[0]))).backward(G)
+    return x.grad, wq.grad, wk.grad"""),
+    _tensor(N10, "batchnorm_backward", "G, X, gamma, eps", """
+    x, g, b = piece.Tensor(X), piece.Tensor(gamma), piece.Tensor(np.zeros_like(gamma))
+    c = x - x.mean(axis=1, keepdims=True)
+    (g * c * ((c * c).mean(axis=1, keepdims=True) + eps) ** -0.5 + b).backward(G)
+    return x.grad, g.grad, b.grad"""),
+    Cheat(N10, "clip_by_global_norm", "grads, max_norm", "bpcourse.clipping", """
+    return piece.clip_by_global_norm(grads, max_norm)[0]""", "bpcourse.clipping.clip_by_global_norm"),
+    _tensor(N10, "unbroadcast", "grad, shape", """
+    return piece.unbroadcast(grad, shape)""", "unbroadcast"),
+    _tensor(N10, "channel_bias_backward", "G", """
+    b = piece.Tensor(np.zeros((G.shape[0], 1, 1, 1)))
+    (b + np.zeros(G.shape)).backward(G)
+    return b.grad"""),
 ]  # fmt: skip
 
 CHEAT_IDS = [cheat.exercise_id for cheat in CHEATS]

@@ -65,6 +65,7 @@ ALLOWED = {
     "e / e.sum(axis=0, keepdims=True)": "softmax's definition; the exercise is its shift",
     "inputs.append(layer.forward(inputs[-1]))": "layers run forward, keeping their outputs",
     "dL_dL * 2 * v": "2v as a product: a form too common to be an answer",
+    "X.mean(axis=1, keepdims=True)": "batch norm's mean over the batch: the forward pass the exercise states",
 }
 
 # Answers in another form than the solution's: closed forms and spellings a demonstration might use.

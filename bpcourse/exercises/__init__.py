@@ -14,6 +14,7 @@ from bpcourse.exercises import (
     merges_and_traversal,
     minibatches_and_training,
     modular_layers,
+    rules_transformers_need,
     scalar_graphs,
     softmax_cross_entropy,
     start_here,
@@ -34,6 +35,7 @@ _MODULES = (
     cost_of_backprop,
     modular_layers,
     digits_capstone,
+    rules_transformers_need,
 )
 
 # Keyed by (notebook, function name): a name may be graded in two notebooks
