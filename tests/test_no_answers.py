@@ -73,6 +73,7 @@ EXTRA_KEYS = {
     "worked_example_grads": ["2 * v * (1 + x)", "dL_du * x + dL_dv * 1.0"],
     "practice_grads": ["2 * x * (x + y) * (2 * x + y)", "2 * x ** 2 * (x + y)", "2 * b * (a + x)"],
     "relu_backward": ["np.where(z > 0, upstream, 0)"],
+    "relu_layer": ["upstream * (Z > 0)", "np.where(Z > 0, upstream, 0)"],
     "softmax_jacobian": ["np.diag(p.ravel()) - p @ p.T"],
     "residual_block_backward": ["u + W.T @ (u * (1 - a ** 2))"],
 }

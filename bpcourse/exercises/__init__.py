@@ -10,8 +10,10 @@ from __future__ import annotations
 from bpcourse.exercises import (
     affine_and_activations,
     cost_of_backprop,
+    digits_capstone,
     merges_and_traversal,
     minibatches_and_training,
+    modular_layers,
     rules_transformers_need,
     scalar_graphs,
     softmax_cross_entropy,
@@ -31,6 +33,8 @@ _MODULES = (
     minibatches_and_training,
     vanishing_and_exploding,
     cost_of_backprop,
+    modular_layers,
+    digits_capstone,
     rules_transformers_need,
 )
 
