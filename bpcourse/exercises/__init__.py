@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from bpcourse.exercises import (
     affine_and_activations,
+    build_your_own_engine,
     cost_of_backprop,
     merges_and_traversal,
     minibatches_and_training,
@@ -30,6 +31,7 @@ _MODULES = (
     minibatches_and_training,
     vanishing_and_exploding,
     cost_of_backprop,
+    build_your_own_engine,
 )
 
 # Keyed by (notebook, function name): a name may be graded in two notebooks

@@ -176,6 +176,17 @@ class Exercise:
     judge: Callable[..., Verdict] | None = None
     refuses: tuple[str, ...] = NOT_YOURS
     instead: str = "write it yourself"
+    # An answer that is not a function (a class): ``answer`` is its name in the notebook when
+    # several exercises judge it (default: ``name``), and ``driver`` a course function, visible
+    # inside the sandbox, that exercises it there: the judge's inputs go to ``driver(answer,
+    # *inputs)`` and what the driver returns comes back. A driver holds no reference answer.
+    answer: str = ""
+    driver: Callable[..., Any] | None = None
+
+    @property
+    def answer_name(self) -> str:
+        """The name the graded answer has in the learner's notebook."""
+        return self.answer or self.name
 
 
 @dataclass

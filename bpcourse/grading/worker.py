@@ -14,6 +14,7 @@ there at all; ``bpcourse.check`` is replaced by a version whose
 
 from __future__ import annotations
 
+import importlib
 import importlib.abc
 import linecache
 import os
@@ -182,6 +183,21 @@ def serve(read_fd: int, write_fd: int, limits: dict[str, int]) -> int:
             return 0
 
 
+# Where the drivers live: course functions that exercise a learner's answer that is a class.
+DRIVERS = "bpcourse.drive"
+
+
+def _driver(name: Any) -> Any:
+    """The driver called ``name`` (None for none): a public function of ``DRIVERS``, nothing else."""
+    if not name:
+        return None
+    drivers = importlib.import_module(DRIVERS)
+    found = getattr(drivers, str(name), None) if not str(name).startswith("_") else None
+    if not isinstance(found, types.FunctionType) or found.__module__ != DRIVERS:
+        raise ValueError(f"no driver called {name!r}")
+    return found
+
+
 def _call(namespace: dict[str, Any], message: dict[str, Any]) -> dict[str, Any]:
     name = message["function"]
     function = namespace.get(name)
@@ -189,12 +205,13 @@ def _call(namespace: dict[str, Any], message: dict[str, Any]) -> dict[str, Any]:
         return {"event": "missing"}
     decoder = Decoder()
     args = decoder.decode(message["args"])
+    driver = _driver(message.get("driver"))
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
             # What the exercise refuses (the engine's pieces that would answer it) is out of reach.
             refused, instead = message.get("refuses", ()), str(message.get("instead", ""))
-            value = call_refusing(function, args, refused, instead, namespace=namespace)
+            value = call_refusing(function, args, refused, instead, namespace=namespace, through=driver)
     except NotImplementedError:
         return {"event": "not_implemented"}
     except RecursionError as exc:
