@@ -240,7 +240,10 @@ CHEAT_IDS = [cheat.exercise_id for cheat in CHEATS]
 
 
 def test_every_exercise_has_a_cheat():
-    assert {(c.notebook, c.name) for c in CHEATS} == set(REGISTRY)
+    # An answer that is a class (notebook 08) is not a function these cheats can stand for:
+    # classes built on the engine are refused in tests/test_exercises_08.py.
+    functions = {key for key, exercise in REGISTRY.items() if exercise.driver is None}
+    assert {(c.notebook, c.name) for c in CHEATS} == functions
 
 
 # -- the ways a cheat reaches the engine ------------------------------------------------------------
