@@ -1,4 +1,4 @@
-"""Write the sample class: six students' submissions of notebooks 01, 03 and 05.
+"""Write the sample class: six students' submissions of notebooks 01, 03 and 05 (and 08 for two).
 
 Every submission starts from the student notebook (``notebooks/<id>.ipynb``) with
 each exercise filled in from the instructor's solution (``solutions/<id>.ipynb``,
@@ -32,7 +32,8 @@ SUBMITTED = HERE / "submitted"
 NB01 = "01_scalar_graphs"
 NB03 = "03_affine_and_activations"
 NB05 = "05_minibatches_and_training"
-ASSIGNMENTS = (NB01, NB03, NB05)
+NB08 = "08_build_your_own_engine"
+ASSIGNMENTS = (NB01, NB03, NB05, NB08)
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 
@@ -84,7 +85,7 @@ check, grade = checks.check, checks.grade"""
 
 STUDENTS: dict[str, dict[str, tuple[Stub | Edit | AddCell, ...]]] = {
     # Everything right.
-    "ada": {NB01: (), NB03: (), NB05: ()},
+    "ada": {NB01: (), NB03: (), NB05: (), NB08: ()},
     # Partly done: exercises left as stubs, and one half right (δ1 without tanh's slope).
     "ben": {
         NB01: (Stub("central_difference"),),
@@ -112,6 +113,8 @@ STUDENTS: dict[str, dict[str, tuple[Stub | Edit | AddCell, ...]]] = {
         # The single-example rule db = g carried over to a batch: not summed over the columns.
         # mlp_loss_and_grads calls affine_backward_batch, so its bias gradients are wrong too.
         NB05: (Edit("affine_backward_batch", "db = G.sum(axis=1, keepdims=True)", "db = G.copy()"),),
+        # Their own engine assigns at a merge instead of adding: only the last contribution is kept.
+        NB08: (Edit("backward", "parent.grad += node.grad * local", "parent.grad = node.grad * local"),),
     },
     # An endless loop in one graded function (a while loop that never moves on); the rest is right.
     "dee": {
@@ -179,11 +182,15 @@ def _is_exercise(cell: nbformat.NotebookNode) -> bool:
 
 
 def filled_in(solution_source: str) -> str:
-    """The solution cell as a student would write it: the delimiter lines removed."""
+    """The solution cell as a student would write it: the delimiter lines removed.
+
+    A cell may hold several pairs (a class, one per method: notebook 08).
+    """
     lines = solution_source.split("\n")
     kept = [line for line in lines if line.strip() not in (BEGIN, END)]
-    if len(kept) != len(lines) - 2:
-        raise ClassError(f"a solution cell without exactly one {BEGIN} / {END} pair:\n{solution_source}")
+    begins = sum(line.strip() == BEGIN for line in lines)
+    if begins == 0 or len(kept) != len(lines) - 2 * begins:
+        raise ClassError(f"a solution cell without matching {BEGIN} / {END} pairs:\n{solution_source}")
     return "\n".join(kept)
 
 
