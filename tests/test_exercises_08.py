@@ -232,7 +232,7 @@ OP_MISTAKES = [
 def test_the_notebook_registers_the_class_twice_with_its_drivers_and_points():
     exercises = by_notebook(NOTEBOOK)
     assert [(e.name, e.answer_name, e.points) for e in exercises] == [
-        ("Scalar", "Scalar", 3),
+        ("Scalar", "Scalar", 4),
         ("backward", "Scalar", 5),
     ]
     assert [e.driver for e in exercises] == [drive.one_op, drive.run_program]
@@ -409,7 +409,7 @@ def _sources(class_source: str, backward_source: str | None = None) -> dict[str,
 def test_the_sandbox_grades_a_class_as_the_self_check_does(tmp_path):
     right = grade_notebook(tmp_path / "right.ipynb", NOTEBOOK, _sources(_class_source()), seed=0)
     assert right["problems"] == [], right
-    assert right["score"] == right["max_score"] == 8, right
+    assert right["score"] == right["max_score"] == 9, right
 
     wrong = grade_notebook(
         tmp_path / "assigning.ipynb", NOTEBOOK, _sources(_class_source(), ASSIGNING), seed=0

@@ -215,7 +215,9 @@ def _judge_ops(exercise: Exercise, call: Call, rng: np.random.Generator) -> Verd
         lines.append(Line(what, problem is None, problem or ""))
     if stubs == len(OP_CASES):
         return not_implemented(exercise)
-    return weighted_verdict(exercise, lines)
+    # Half a point for each op with a rule of its own, a fifth for each built from others or reflected.
+    weights = [0.2 if op in (*BUILT_FROM_OTHERS, "radd", "rmul") else 0.5 for op, _ in OP_CASES]
+    return weighted_verdict(exercise, lines, weights)
 
 
 SCALAR = Exercise(
@@ -224,7 +226,7 @@ SCALAR = Exercise(
     signature="class Scalar: data, grad, parents, local_grads; + − × / ** exp tanh relu",
     summary="each op makes a node with its value, its parents and their local derivatives",
     outputs=("node",),
-    points=3,
+    points=4,
     make_inputs=lambda rng: _op_inputs(rng, "mul"),
     judge=_judge_ops,
     revisit="the local rules: one op at a time, its value and its local derivatives",
@@ -533,7 +535,7 @@ def _judge_backward(exercise: Exercise, call: Call, rng: np.random.Generator) ->
         Line(f"a chain of {CHAIN:,} nodes", chain is None, chain or ""),
         Line("backward() twice on the same graph", twice is None, twice or ""),
     ]
-    return weighted_verdict(exercise, lines, [2.0, 1.0, 2.0, 1.0, 1.0])
+    return weighted_verdict(exercise, lines)  # a point each
 
 
 BACKWARD = Exercise(
