@@ -233,10 +233,11 @@ def test_the_notebook_registers_the_class_twice_with_its_drivers_and_points():
     exercises = by_notebook(NOTEBOOK)
     assert [(e.name, e.answer_name, e.points) for e in exercises] == [
         ("Scalar", "Scalar", 4),
+        ("order", "order", 2),
         ("backward", "Scalar", 5),
     ]
-    assert [e.driver for e in exercises] == [drive.one_op, drive.run_program]
-    assert all(e.driver.__module__ == "bpcourse.drive" for e in exercises)
+    assert [e.driver for e in exercises] == [drive.one_op, None, drive.run_program]
+    assert all(e.driver.__module__ == "bpcourse.drive" for e in exercises if e.driver)
 
 
 def test_the_drivers_hold_no_derivative():
@@ -260,6 +261,12 @@ def test_the_engine_driven_by_the_same_driver_agrees_with_finite_differences():
 @pytest.mark.parametrize("name", ["Scalar", "backward"])
 def test_a_right_class_earns_every_point(name, seed):
     assert_full_points(judged(scalar_class(), name, seed), get(name, NOTEBOOK).points)
+
+
+def test_the_order_is_judged_on_its_own_on_the_course_s_bare_nodes():
+    assert_full_points(verdict(order, seed=0, notebook=NOTEBOOK), 2)
+    recursive = verdict(order_recursive, name="order", seed=0, notebook=NOTEBOOK)
+    assert recursive.status == "partial" and "RecursionError on a chain of 5,000 nodes" in str(recursive)
 
 
 def test_check_of_the_method_judges_the_class_beside_it():
@@ -409,7 +416,7 @@ def _sources(class_source: str, backward_source: str | None = None) -> dict[str,
 def test_the_sandbox_grades_a_class_as_the_self_check_does(tmp_path):
     right = grade_notebook(tmp_path / "right.ipynb", NOTEBOOK, _sources(_class_source()), seed=0)
     assert right["problems"] == [], right
-    assert right["score"] == right["max_score"] == 9, right
+    assert right["score"] == right["max_score"] == 11, right
 
     wrong = grade_notebook(
         tmp_path / "assigning.ipynb", NOTEBOOK, _sources(_class_source(), ASSIGNING), seed=0
@@ -422,6 +429,6 @@ def test_the_sandbox_grades_a_class_as_the_self_check_does(tmp_path):
 def test_the_sandbox_refuses_a_class_built_on_the_engine(tmp_path):
     cheat = "from bpcourse import Value\n\n\nclass Scalar(Value):\n    pass\n"
     result = grade_notebook(tmp_path / "cheat.ipynb", NOTEBOOK, {"Scalar": cheat}, seed=0)
-    for entry in result["exercises"]:
+    for entry in (by_exercise(result)["Scalar"], by_exercise(result)["backward"]):
         assert (entry["status"], entry["score"]) == ("delegated", 0), entry
         assert "bpcourse.scalar.Value" in lines_text(entry), entry

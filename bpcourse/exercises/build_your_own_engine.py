@@ -12,6 +12,10 @@ differences.
   right local derivatives (``-``, ``/`` and unary minus may be built from the
   other ops: only their values are judged here). ``2 + a`` and ``2 * a`` need
   ``__radd__`` and ``__rmul__``.
+* ``order``: the learner's iterative topological order, a function of a node
+  that reads only ``.parents``. It is judged on its own, as notebook 02's
+  ``topological_order`` is, on the course's bare nodes (``minigraph``): graphs
+  with merges, then a chain too deep for recursion.
 * ``backward``: the whole class, once ``order`` and ``backward`` complete it.
   Random programs (trees, a value used twice by one node, graphs with merges),
   a chain of 10,000 nodes, and a second ``backward()`` on the same graph. The
@@ -36,7 +40,11 @@ import numpy as np
 from bpcourse import drive
 from bpcourse.exercises.core import (
     ATOL,
+    ENGINE,
+    GRAPH_ANSWERS,
+    REFERENCES,
     RTOL,
+    TEST_FUNCTIONS,
     Call,
     Exercise,
     GradingStop,
@@ -49,7 +57,9 @@ from bpcourse.exercises.core import (
     type_name,
     weighted_verdict,
 )
+from bpcourse.exercises.merges_and_traversal import _judge_topological_order as judge_order
 from bpcourse.gradcheck import mismatch
+from bpcourse.minigraph import random_graph
 from bpcourse.scalar import SCALAR_OPS, Value
 
 NOTEBOOK = "08_build_your_own_engine"
@@ -233,6 +243,25 @@ SCALAR = Exercise(
     trials=3,
     instead="write the class yourself",
     driver=drive.one_op,
+)
+
+
+# -- order: the topological order, on its own --------------------------------------------------------------
+ORDER = Exercise(
+    name="order",
+    notebook=NOTEBOOK,
+    signature="order(self) -> list",
+    summary="every node under this one once, each after its parents (this one last), without recursion",
+    outputs=("order",),
+    points=2,
+    make_inputs=lambda rng: {"root": random_graph(rng)[0]},
+    # Notebook 02's judge: the order reads only .parents, so the course's bare nodes can stand in for
+    # the learner's, and the order is judged whatever state the rest of the class is in.
+    judge=judge_order,
+    revisit="the order of the walk: a depth-first search with a stack of your own",
+    trials=4,
+    refuses=ENGINE + GRAPH_ANSWERS + TEST_FUNCTIONS + REFERENCES,
+    instead="write the order yourself",
 )
 
 
@@ -554,4 +583,4 @@ BACKWARD = Exercise(
     driver=drive.run_program,
 )
 
-EXERCISES = [SCALAR, BACKWARD]
+EXERCISES = [SCALAR, ORDER, BACKWARD]
