@@ -28,7 +28,9 @@ by the notebooks' modules live in ``bpcourse.exercises.inputs``. An exercise
 made of steps that are exercises of their own takes its misconceptions from
 theirs (``bpcourse.exercises.composite``), and the default judge names the
 misconception that explains the whole answer before looking output by output
-(``diagnose_answer``).
+(``diagnose_answer``). An answer that is a class (notebook 08) is named by
+``Exercise.answer`` and exercised by a driver (``bpcourse.drive``), which the
+call runs in the learner's process: the judge still receives plain numbers.
 
 Tolerances. The reference and a correct answer evaluate the same formulas in
 float64, in possibly different orders: they differ by a few units of round-off
