@@ -24,6 +24,7 @@ from helpers import SEEDS, assert_full_points, by_exercise, grade_notebook, line
 
 from bpcourse import drive
 from bpcourse.check import verdict
+from bpcourse.delegation import DelegationRefused, call_refusing, namespace_of, refused_by
 from bpcourse.exercises import build_your_own_engine as engine08
 from bpcourse.exercises import by_notebook, get
 from bpcourse.scalar import Value
@@ -432,3 +433,36 @@ def test_the_sandbox_refuses_a_class_built_on_the_engine(tmp_path):
     for entry in (by_exercise(result)["Scalar"], by_exercise(result)["backward"]):
         assert (entry["status"], entry["score"]) == ("delegated", 0), entry
         assert "bpcourse.scalar.Value" in lines_text(entry), entry
+
+
+# -- reading a class for what it uses --------------------------------------------------------------------
+def test_a_class_is_read_method_by_method_attached_methods_too():
+    """``refused_by`` reads a class's own methods (with the notebook's globals), and ``call_refusing``
+    refuses such a class before a driver exercises it, as the class grader's worker does."""
+    namespace: dict[str, Any] = {"__name__": "__main__"}
+    exec(_class_source() + "\nScalar.order = order\n", namespace)
+    exec(
+        "import bpcourse as bp\n\n"
+        "def backward(self):\n"
+        "    twin = bp.scalar.Value(self.data)\n"
+        "    twin.backward()\n\n"
+        "Scalar.backward = backward\n",
+        namespace,
+    )
+    cls = namespace["Scalar"]
+    assert namespace_of(cls) is namespace
+    assert refused_by(cls, get("backward", NOTEBOOK).refuses) == ["bpcourse.scalar.Value"]
+    assert refused_by(scalar_class(), get("backward", NOTEBOOK).refuses) == []
+    with pytest.raises(DelegationRefused):
+        call_refusing(cls, ([1.0, 2.0], [["mul", 0, 1]], 1), ["bpcourse.scalar"], through=drive.run_program)
+
+
+@pytest.mark.parametrize(
+    ("what", "methods", "phrase"),
+    BACKWARD_MISTAKES + OP_MISTAKES,
+    ids=[m[0] for m in BACKWARD_MISTAKES + OP_MISTAKES],
+)
+def test_each_mistake_scores_the_same_whatever_the_seed(what, methods, phrase):
+    name = "Scalar" if (what, methods, phrase) in OP_MISTAKES else "backward"
+    cls = scalar_class(**methods)
+    assert len({judged(cls, name, seed).score for seed in range(12)}) == 1
