@@ -466,3 +466,54 @@ def test_each_mistake_scores_the_same_whatever_the_seed(what, methods, phrase):
     name = "Scalar" if (what, methods, phrase) in OP_MISTAKES else "backward"
     cls = scalar_class(**methods)
     assert len({judged(cls, name, seed).score for seed in range(12)}) == 1
+
+
+# -- nbgrader -------------------------------------------------------------------------------------------
+def test_nbgrader_autograde_and_bpcourse_grade_agree_on_the_class(tmp_path):
+    """The hidden ``grade(...)`` cells judge the class inside nbgrader's kernel as the sandbox does:
+    a right engine, one that assigns at a merge, and the notebook as handed out."""
+    import nbformat
+    import test_nbgrader_agreement as agreement
+    from nbgrader.api import Gradebook
+
+    from bpcourse.grading.runner import grade_class
+    from bpcourse.grading.submissions import discover
+
+    course = tmp_path / "course"
+    (course / "source" / NOTEBOOK).mkdir(parents=True)
+    (course / "nbgrader_config.py").write_text((agreement.ROOT / "grader" / "nbgrader_config.py").read_text())
+    solution = agreement.ROOT / "solutions" / f"{NOTEBOOK}.ipynb"
+    (course / "source" / NOTEBOOK / f"{NOTEBOOK}.ipynb").write_bytes(solution.read_bytes())
+    agreement._nbgrader(course, "generate_assignment", NOTEBOOK, "--force")
+    release = nbformat.read(str(course / "release" / NOTEBOOK / f"{NOTEBOOK}.ipynb"), as_version=4)
+    answers = agreement._solution_sources(nbformat.read(str(solution), as_version=4))
+    assigning = answers["backward"].replace(
+        "parent.grad += node.grad * local", "parent.grad = node.grad * local"
+    )
+    for student, sources in (
+        ("right", answers),
+        ("assigning", {**answers, "backward": assigning}),
+        ("none", {}),
+    ):
+        notebook = nbformat.from_dict(release)
+        for cell in notebook.cells:
+            grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+            cell.source = sources.get(grade_id, cell.source)
+        (course / "submitted" / student / NOTEBOOK).mkdir(parents=True)
+        nbformat.write(notebook, str(course / "submitted" / student / NOTEBOOK / f"{NOTEBOOK}.ipynb"))
+    agreement._nbgrader(course, "autograde", NOTEBOOK, "--force")
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        by_nbgrader = {
+            student: {
+                grade.name.removeprefix("check_"): float(grade.score)
+                for grade in gradebook.find_submission_notebook(NOTEBOOK, NOTEBOOK, student).grades
+            }
+            for student in ("right", "assigning", "none")
+        }
+    run = grade_class(discover([course / "submitted"]), tmp_path / "out", seed=3, progress=None)
+    by_bpcourse = {r["student"]: {e["exercise"]: e["score"] for e in r["exercises"]} for r in run.results}
+    assert by_bpcourse == by_nbgrader
+    assert by_nbgrader["right"] == {"Scalar": 4.0, "order": 2.0, "backward": 5.0}
+    assert by_nbgrader["assigning"]["backward"] == 1.0
+    assert sum(by_nbgrader["none"].values()) == 0
