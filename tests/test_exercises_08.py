@@ -183,6 +183,25 @@ def backward_forward_order(self):
             parent.grad += node.grad * local
 
 
+def backward_breadth_first(self):
+    # wrong on purpose: nodes taken in the order they are reached from the root, not a topological one
+    nodes, seen, queue = [], {id(self)}, [self]
+    while queue:
+        node = queue.pop(0)
+        nodes.append(node)
+        for parent in node.parents:
+            if id(parent) not in seen:
+                seen.add(id(parent))
+                queue.append(parent)
+    for node in nodes:
+        if node.parents:
+            node.grad = 0.0
+    self.grad += 1.0
+    for node in nodes:
+        for parent, local in zip(node.parents, node.local_grads, strict=True):
+            parent.grad += node.grad * local
+
+
 def backward_never_reset(self):
     self.grad = 1.0
     for node in reversed(self.order()):
@@ -218,6 +237,7 @@ BACKWARD_MISTAKES = [
     ("recursive order", {"order": order_recursive}, "RecursionError on a chain of 10,000 nodes"),
     ("no seed", {"backward": backward_unseeded}, engine08.NO_SEED),
     ("forward order", {"backward": backward_forward_order}, engine08.WRONG_ORDER),
+    ("breadth-first walk", {"backward": backward_breadth_first}, engine08.VISITED_EARLY),
     ("never reset", {"backward": backward_never_reset}, engine08.NOT_RESET),
     ("leaves reset", {"backward": backward_resetting_leaves}, engine08.LEAVES_RESET),
 ]
@@ -327,6 +347,7 @@ def test_every_diagnosis_of_the_module_is_reached_by_a_mistake_above():
     named = {phrase for *_, phrase in BACKWARD_MISTAKES + OP_MISTAKES}
     assert {engine08.NO_SEED, engine08.WRONG_ORDER, engine08.NOT_RESET, engine08.LEAVES_RESET} <= named
     assert {engine08.NO_RADD, engine08.MUL_SWAPPED, engine08.TANH_OF_INPUT, engine08.POW_WITHOUT_N} <= named
+    assert engine08.VISITED_EARLY in named
 
 
 def test_a_gradient_that_is_a_node_is_named():

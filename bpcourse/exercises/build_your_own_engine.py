@@ -291,6 +291,11 @@ INCOMPLETE = (
     "gradient on before it was complete (each node must come after every node that uses it, the order "
     "reversed), or a local derivative is wrong (Scalar checks them op by op)"
 )
+VISITED_EARLY = (
+    "did not receive every contribution in time: a node that uses it passed its gradient on before that "
+    "gradient was complete. Each node must come after every node that uses it: walk a topological order "
+    "reversed (one node using a value twice is right, so adding at merges is not the problem)"
+)
 TOO_DEEP = (
     "raised RecursionError on a chain of {n:,} nodes: Python allows about 1,000 nested calls, so a recursive "
     "order fails on deep graphs. Keep your own stack (a list you append to and pop from) instead of recursing"
@@ -461,22 +466,26 @@ def _reference(program: Program) -> dict[str, Any]:
     return {"expected": expected, "one": one}
 
 
-def _forward_order(grads: np.ndarray, expected: np.ndarray, steps: Sequence[Sequence[Any]], n: int) -> bool:
-    """True when only the root and its own inputs got gradients (and those are right)."""
+def _forward_order(grads: np.ndarray, expected: np.ndarray, uses: list[list[tuple[int, float]]]) -> bool:
+    """True when only the root and its own inputs got gradients: the root's shares, nothing more."""
     root = len(grads) - 1
-    op, i, j = steps[-1]
-    own = {int(i), int(j)} if op in drive.BINARY else {int(i)}
+    from_root = {s: sum(local for child, local in used if child == root) for s, used in enumerate(uses)}
+    own = {s for s, used in enumerate(uses) if any(child == root for child, _ in used)}
     others = [s for s in range(root) if s not in own]
     return (
         _close(grads[root], 1.0)
-        and all(_close(grads[s], expected[s]) for s in own)
+        and all(_close(grads[s], from_root[s]) for s in own)
         and all(grads[s] == 0.0 for s in others)
         and any(abs(expected[s]) > 1e-6 for s in others)
     )
 
 
-def _grads_problem(program: Program, got: Any, reference: dict[str, Any]) -> str | None:
-    """None when values and gradients are right; else the first thing wrong, in words."""
+def _grads_problem(program: Program, got: Any, reference: dict[str, Any], adds: bool = False) -> str | None:
+    """None when values and gradients are right; else the first thing wrong, in words.
+
+    ``adds``: the class was right on one node using a value twice, so it adds at merges and its
+    local rules are right, and a node short of contributions was visited too early.
+    """
     if not isinstance(got, dict):
         return f"could not be read back ({type_name(got)})"
     leaves, steps = program["leaves"], program["steps"]
@@ -503,16 +512,22 @@ def _grads_problem(program: Program, got: Any, reference: dict[str, Any]) -> str
         return NO_SEED
     if not _close(grads[-1], 1.0):
         return BAD_SEED.format(got=grads[-1])
-    if _forward_order(grads, right, steps, n):
-        return WRONG_ORDER
     uses = _uses(expected["values"], steps, n)
+    if _forward_order(grads, right, uses):
+        return WRONG_ORDER
     for slot in reversed(range(grads.size - 1)):
         shares = [grads[child] * local for child, local in uses[slot]]
         if _close(grads[slot], sum(shares)):
             continue
-        name = f"leaf {slot}" if slot < n else f"the node of step {slot - n + 1} ({steps[slot - n][0]})"
+        name = (
+            f"the leaf x{slot + 1}"
+            if slot < n
+            else f"the node made by {steps[slot - n][0]} at step {slot - n + 1}"
+        )
+        if adds:
+            return f"{name} {VISITED_EARLY}"
         if len(shares) > 1 and any(_close(grads[slot], share) for share in shares):
-            return f"{name} {OVERWRITTEN.format(k=len(shares))}"
+            return f"{name} {OVERWRITTEN.format(k=f'{len(shares):,}')}"
         return f"{name} {INCOMPLETE}"
     return f"{int(np.sum(mismatch(grads, right, ATOL, RTOL)))} of the {grads.size} gradients are wrong"
 
@@ -538,11 +553,11 @@ def _run(call: Call, program: Program) -> tuple[Any, str | None]:
         return None, learner_error(exc)
 
 
-def _line(call: Call, programs: Sequence[Program]) -> str | None:
+def _line(call: Call, programs: Sequence[Program], adds: bool = False) -> str | None:
     for program in programs:
         reference = _reference(program)
         got, problem = _run(call, program)
-        problem = problem or _grads_problem(program, got, reference)
+        problem = problem or _grads_problem(program, got, reference, adds)
         if problem is not None:
             return problem
     return None
@@ -552,7 +567,7 @@ def _judge_backward(exercise: Exercise, call: Call, rng: np.random.Generator) ->
     trials = exercise.trials
     trees = _line(call, [_program(rng, merges=False) for _ in range(trials)])
     reuse = _line(call, [_twice_by_one_node(rng) for _ in range(trials)])
-    merges = _line(call, [_program(rng, merges=True) for _ in range(trials)])
+    merges = _line(call, [_program(rng, merges=True) for _ in range(trials)], adds=reuse is None)
     chain = _line(call, [_chain(rng)])
     twice_programs = [{**_program(rng, merges=True), "passes": 2} for _ in range(trials)]
     one_pass_right = trees is None and merges is None
