@@ -538,3 +538,18 @@ def test_nbgrader_autograde_and_bpcourse_grade_agree_on_the_class(tmp_path):
     assert by_nbgrader["right"] == {"Scalar": 4.0, "order": 2.0, "backward": 5.0}
     assert by_nbgrader["assigning"]["backward"] == 1.0
     assert sum(by_nbgrader["none"].values()) == 0
+
+
+def test_a_driver_rebound_by_the_notebook_changes_nothing_in_the_sandbox(tmp_path):
+    """The worker keeps the drivers it imported before the learner's code ran."""
+    fake = (
+        "import bpcourse.drive as drive\n\n\n"
+        "def run_program(cls, leaves, steps, passes):\n"
+        "    return {'values': [0.0] * (len(leaves) + len(steps)), 'grads': [0.0] * 9, 'kind': ''}\n\n\n"
+        "run_program.__module__ = 'bpcourse.drive'\n"
+        "drive.run_program = run_program\n"
+    )
+    sources = {**_sources(_class_source(), ASSIGNING), "fake": fake}
+    result = grade_notebook(tmp_path / "fake.ipynb", NOTEBOOK, sources, seed=0)
+    entry = by_exercise(result)["backward"]
+    assert entry["status"] == "partial" and "equals just one of the contributions" in lines_text(entry), entry

@@ -14,7 +14,6 @@ there at all; ``bpcourse.check`` is replaced by a version whose
 
 from __future__ import annotations
 
-import importlib
 import importlib.abc
 import linecache
 import os
@@ -27,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from bpcourse import drive
 from bpcourse.delegation import call_refusing
 from bpcourse.grading.wire import Decoder, Encoder, receive, send, state_after_call
 
@@ -183,19 +183,24 @@ def serve(read_fd: int, write_fd: int, limits: dict[str, int]) -> int:
             return 0
 
 
-# Where the drivers live: course functions that exercise a learner's answer that is a class.
-DRIVERS = "bpcourse.drive"
+# The drivers: course functions that exercise a learner's answer that is a class. Taken here,
+# before any learner's code runs, so that rebinding them in bpcourse.drive changes nothing.
+DRIVERS = {
+    name: value
+    for name, value in vars(drive).items()
+    if isinstance(value, types.FunctionType)
+    and value.__module__ == drive.__name__
+    and not name.startswith("_")
+}
 
 
 def _driver(name: Any) -> Any:
-    """The driver called ``name`` (None for none): a public function of ``DRIVERS``, nothing else."""
+    """The driver called ``name`` (None for none): a public function of ``bpcourse.drive``, nothing else."""
     if not name:
         return None
-    drivers = importlib.import_module(DRIVERS)
-    found = getattr(drivers, str(name), None) if not str(name).startswith("_") else None
-    if not isinstance(found, types.FunctionType) or found.__module__ != DRIVERS:
+    if str(name) not in DRIVERS:
         raise ValueError(f"no driver called {name!r}")
-    return found
+    return DRIVERS[str(name)]
 
 
 def _call(namespace: dict[str, Any], message: dict[str, Any]) -> dict[str, Any]:
