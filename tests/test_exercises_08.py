@@ -553,3 +553,12 @@ def test_a_driver_rebound_by_the_notebook_changes_nothing_in_the_sandbox(tmp_pat
     result = grade_notebook(tmp_path / "fake.ipynb", NOTEBOOK, sources, seed=0)
     entry = by_exercise(result)["backward"]
     assert entry["status"] == "partial" and "equals just one of the contributions" in lines_text(entry), entry
+
+
+def test_the_drivers_are_in_the_sandbox_and_the_registry_is_not():
+    from bpcourse.grading.isolation import PACKAGE, hidden_paths, package_view
+
+    view = package_view()
+    assert str(PACKAGE / "drive.py") in view
+    assert str(PACKAGE / "drive.py") not in hidden_paths([])
+    assert not any(path.startswith(str(PACKAGE / "exercises")) for path in view)
