@@ -36,7 +36,7 @@ import numpy as np
 from bpcourse import errormap
 from bpcourse.delegation import namespace_of, refused_by, refusing
 from bpcourse.exercises import get
-from bpcourse.exercises.core import Exercise, Verdict, call_directly, delegated, judge
+from bpcourse.exercises.core import Exercise, Line, Verdict, call_directly, delegated, judge, verdict_of
 
 
 def _name_of(function: Callable[..., Any], name: str | None) -> str:
@@ -60,20 +60,40 @@ def verdict(
     ``watch``, when given, keeps the calls made (for the error map under a wrong answer).
     """
     exercise = get(_name_of(function, name), notebook)
-    found = refused_by(function, exercise.refuses)
+    answer = _answer(function, exercise)
+    if answer is None:
+        line = Line("runs", False, f"no class called {exercise.answer} beside {_name_of(function, name)}")
+        return verdict_of(exercise, "missing", [line])
+    found = refused_by(answer, exercise.refuses)
     if found:
         return delegated(exercise, found[0])
-    call = call_directly(_refusing_engine(function, exercise))
+    call = call_directly(_refusing_engine(answer, exercise))
     return judge(exercise, watch.around(call) if watch else call, np.random.default_rng(seed))
 
 
+def _answer(function: Callable[..., Any], exercise: Exercise) -> Any:
+    """What ``exercise`` judges: ``function`` itself, or the class it names as its answer.
+
+    ``check(backward)`` judges the class ``Scalar`` that the method ``backward`` completes:
+    the class is found among the globals ``function`` runs with (the notebook's).
+    """
+    if not exercise.answer or isinstance(function, type):
+        return function
+    return namespace_of(function).get(exercise.answer)
+
+
 def _refusing_engine(function: Callable[..., Any], exercise: Exercise) -> Callable[..., Any]:
-    """``function``, each call of it run with what ``exercise`` refuses out of its reach."""
+    """``function``, each call of it run with what ``exercise`` refuses out of its reach.
+
+    An exercise with a driver (an answer that is a class) calls ``driver(function, *args)``,
+    as the class grader's worker does.
+    """
     namespace = namespace_of(function)
+    driver = exercise.driver
 
     def call(*args: Any) -> Any:
         with refusing(namespace, exercise.refuses, exercise.instead):
-            return function(*args)
+            return function(*args) if driver is None else driver(function, *args)
 
     return call
 

@@ -136,6 +136,8 @@ CHEATS = [
     return a.grad, b.grad"""),
     Cheat(N02, "topological_order", "root", "bpcourse.graph", """
     return piece.topological_order(root)""", "bpcourse.graph.topological_order"),
+    Cheat("08_build_your_own_engine", "order", "self", "bpcourse.graph", """
+    return piece.topological_order(self)""", "bpcourse.graph.topological_order"),
     Cheat(N02, "backward", "root", "bpcourse.minigraph", """
     values = piece.to_values(root)
     values[id(root)].backward()
@@ -313,7 +315,10 @@ CHEAT_IDS = [cheat.exercise_id for cheat in CHEATS]
 
 
 def test_every_exercise_has_a_cheat():
-    assert {(c.notebook, c.name) for c in CHEATS} == set(REGISTRY)
+    # An answer that is a class (notebook 08) is not a function these cheats can stand for:
+    # classes built on the engine are refused in tests/test_exercises_08.py.
+    functions = {key for key, exercise in REGISTRY.items() if exercise.driver is None}
+    assert {(c.notebook, c.name) for c in CHEATS} == functions
 
 
 # -- the ways a cheat reaches the engine ------------------------------------------------------------

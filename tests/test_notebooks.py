@@ -252,7 +252,9 @@ def _split_hidden(source: str) -> tuple[str, str]:
 
 def _defines(source: str) -> set[str]:
     return {
-        node.name for node in _parse(source).body if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        node.name
+        for node in _parse(source).body
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)  # a class: notebook 08
     }
 
 

@@ -2,7 +2,8 @@
 
 ada is right everywhere, ben partly done, cai makes the classic mistakes, dee's
 central_difference never returns, eli tampers, fay's notebook 03 is broken
-(see examples/class/README.md). The class is graded once, with a seed, for the
+(see examples/class/README.md). ada and cai also hand in notebook 08, their own
+engine: ada's works, cai's assigns at a merge. The class is graded once, with a seed, for the
 whole module.
 """
 
@@ -30,9 +31,12 @@ ROOT = Path(__file__).resolve().parent.parent
 CLASS = ROOT / "examples" / "class"
 NOTEBOOKS = ("01_scalar_graphs", "03_affine_and_activations", "05_minibatches_and_training")
 STUDENTS = ("ada", "ben", "cai", "dee", "eli", "fay")
+NB08 = "08_build_your_own_engine"  # handed in by ada and cai only
 NB09 = "09_modular_layers_and_digits"  # handed in by two students only: ada, and cai with two mistakes
-SUBMISSIONS = [(s, nb) for s in STUDENTS for nb in NOTEBOOKS] + [("ada", NB09), ("cai", NB09)]
-FULL = {nb: sum(e.points for e in by_notebook(nb)) for nb in (*NOTEBOOKS, NB09)}
+SUBMISSIONS = [(s, nb) for s in STUDENTS for nb in NOTEBOOKS] + [
+    (s, nb) for s in ("ada", "cai") for nb in (NB08, NB09)
+]
+FULL = {nb: sum(e.points for e in by_notebook(nb)) for nb in (*NOTEBOOKS, NB08, NB09)}
 LIMITS = Limits(cell_seconds=20, call_seconds=3)
 
 
@@ -94,7 +98,7 @@ def test_one_gradebook_row_per_student_and_exercise(graded):
 
 def test_ada_has_full_marks(graded):
     _, _, results = graded
-    for nb in (*NOTEBOOKS, NB09):
+    for nb in (*NOTEBOOKS, NB08, NB09):
         assert results[("ada", nb)]["score"] == FULL[nb]
         assert results[("ada", nb)]["problems"] == []
 
@@ -123,6 +127,7 @@ CAI = {
     ],
     (NB09, "sigmoid_layer"): ["dZ:", "the sigmoid's slope was computed from z instead of a"],
     (NB09, "decayed_affine_layer"): ["dW:", "this is 2λ W, the gradient of λ‖W‖²"],
+    (NB08, "backward"): ["graphs with merges", "equals just one of the contributions"],
 }
 
 
@@ -171,16 +176,16 @@ def test_fay_broken_notebook_is_reported_and_the_rest_graded(graded):
 
 # -- the command --------------------------------------------------------------------------------------
 def test_grade_sample_prints_the_gradebook_diagnoses_and_the_way_into_the_course(tmp_path, capsys):
-    # ada's four notebooks only, so that the command runs in a few seconds.
+    # ada's five notebooks only, so that the command runs in a few seconds.
     folder = tmp_path / "submitted"
     shutil.copytree(CLASS / "submitted" / "ada", folder / "ada")
     assert main(["grade-sample", str(folder), "--workers", "2"]) == 0
     text = capsys.readouterr().out
-    assert "1 student, 4 notebooks" in text
+    assert "1 student, 5 notebooks" in text
     assert re.search(r"ada +03_affine_and_activations +13/13  all passed", text), text  # widths vary
     assert "jupyter lab notebooks/" in text and "bpcourse demo" in text
     rows = list(csv.DictReader((tmp_path / "grades" / "gradebook.csv").open(encoding="utf-8")))
-    assert len(rows) == sum(len(by_notebook(nb)) for nb in (*NOTEBOOKS, NB09))
+    assert len(rows) == sum(len(by_notebook(nb)) for nb in (*NOTEBOOKS, NB08, NB09))
     assert all(r["status"] == "passed" for r in rows)
     grader, results = read_gradebook(tmp_path / "grades" / "gradebook.json")
     assert (grader["seed_policy"], grader["seed"]) == ("fixed seed", sample_class.SEED)

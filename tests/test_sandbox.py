@@ -626,5 +626,7 @@ def test_delegating_to_the_engine_earns_nothing_in_the_class_grader(scratch, way
     assert len(rows) == sum(len(by_notebook(nb)) for nb in {c.notebook for c in CHEATS})
     used = {(c.notebook, c.name): c.used for c in CHEATS}
     for row in rows:
+        if (row["notebook"], row["exercise"]) not in used:
+            continue  # an answer that is a class (notebook 08): tests/test_exercises_08.py refuses those
         assert (row["score"], row["status"]) == ("0.0", "delegated"), row
         assert f"uses {used[(row['notebook'], row['exercise'])]}" in row["diagnosis"], row

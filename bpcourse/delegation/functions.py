@@ -170,15 +170,23 @@ def namespace_of(function: Callable[..., Any]) -> dict[str, Any]:
     """The globals ``function`` runs with; {} when it has none.
 
     Found through partials, bound methods, decorators that keep ``__wrapped__``
-    (``functools.lru_cache``), and an object's ``__call__``.
+    (``functools.lru_cache``), and an object's ``__call__``; for a class, those
+    of its own methods (a learner's class is read method by method).
     """
     for _ in range(100):  # a chain of wrappers, not a cycle
         found = _inner(function)
         if found is None:
             break
         function = found
+    if isinstance(function, type):  # a class runs with the globals of its own methods
+        function = _first_method(function)
     found = getattr(function, "__globals__", None)
     return found if isinstance(found, dict) else {}
+
+
+def _first_method(cls: type) -> Any:
+    """The first function defined in ``cls`` itself (read from its dictionary), or None."""
+    return next((v for v in vars(cls).values() if isinstance(v, types.FunctionType)), None)
 
 
 def _inner(function: Any) -> Any:

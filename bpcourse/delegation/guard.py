@@ -164,13 +164,16 @@ def call_refusing(
     refused: Sequence[str],
     instead: str = "",
     namespace: dict[str, Any] | None = None,
+    through: Callable[..., Any] | None = None,
 ) -> Any:
     """``function(*args)`` with the refused things out of reach; raises ``DelegationRefused`` if used.
 
     First ``refused_by`` reads the function (and the learner's helpers it
     calls); then the call runs inside ``refusing`` on the function's own
     globals and, when it is another dictionary, on ``namespace`` too (the
-    learner's: IPython's ``user_ns``).
+    learner's: IPython's ``user_ns``). ``through``: a course function that
+    exercises the learner's answer (a class), called as ``through(function,
+    *args)`` instead; only the learner's answer is read.
     """
     found = refused_by(function, refused)
     if found:
@@ -180,4 +183,4 @@ def call_refusing(
         guards.enter_context(refusing(own, refused, instead))
         if namespace is not None and namespace is not own:
             guards.enter_context(refusing(namespace, refused, instead))
-        return function(*args)
+        return function(*args) if through is None else through(function, *args)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from bpcourse.exercises import (
     affine_and_activations,
+    build_your_own_engine,
     cost_of_backprop,
     digits_capstone,
     merges_and_traversal,
@@ -33,6 +34,7 @@ _MODULES = (
     minibatches_and_training,
     vanishing_and_exploding,
     cost_of_backprop,
+    build_your_own_engine,
     modular_layers,
     digits_capstone,
     rules_transformers_need,

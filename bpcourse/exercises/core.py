@@ -28,7 +28,9 @@ by the notebooks' modules live in ``bpcourse.exercises.inputs``. An exercise
 made of steps that are exercises of their own takes its misconceptions from
 theirs (``bpcourse.exercises.composite``), and the default judge names the
 misconception that explains the whole answer before looking output by output
-(``diagnose_answer``).
+(``diagnose_answer``). An answer that is a class (notebook 08) is named by
+``Exercise.answer`` and exercised by a driver (``bpcourse.drive``), which the
+call runs in the learner's process: the judge still receives plain numbers.
 
 Tolerances. The reference and a correct answer evaluate the same formulas in
 float64, in possibly different orders: they differ by a few units of round-off
@@ -176,6 +178,17 @@ class Exercise:
     judge: Callable[..., Verdict] | None = None
     refuses: tuple[str, ...] = NOT_YOURS
     instead: str = "write it yourself"
+    # An answer that is not a function (a class): ``answer`` is its name in the notebook when
+    # several exercises judge it (default: ``name``), and ``driver`` a course function, visible
+    # inside the sandbox, that exercises it there: the judge's inputs go to ``driver(answer,
+    # *inputs)`` and what the driver returns comes back. A driver holds no reference answer.
+    answer: str = ""
+    driver: Callable[..., Any] | None = None
+
+    @property
+    def answer_name(self) -> str:
+        """The name the graded answer has in the learner's notebook."""
+        return self.answer or self.name
 
 
 @dataclass

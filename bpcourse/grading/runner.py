@@ -112,7 +112,8 @@ def grade_submission(
         for exercise in exercises:
 
             def call(inputs: dict[str, Any], e: Exercise = exercise) -> Any:
-                return sandbox.call(e.name, list(inputs.values()), e.refuses, e.instead)
+                driver = e.driver.__name__ if e.driver is not None else ""
+                return sandbox.call(e.answer_name, list(inputs.values()), e.refuses, e.instead, driver)
 
             verdict: Verdict = delegation_verdict(exercise, source) or judge(
                 exercise, call, inputs_for(exercise.name)

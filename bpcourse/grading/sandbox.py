@@ -171,8 +171,18 @@ class Sandbox:
             self.report.skipped.append(current)
             self.restarts += 1
 
-    def call(self, function: str, args: Sequence[Any], refuses: Sequence[str] = (), instead: str = "") -> Any:
+    def call(
+        self,
+        function: str,
+        args: Sequence[Any],
+        refuses: Sequence[str] = (),
+        instead: str = "",
+        driver: str = "",
+    ) -> Any:
         """Call the learner's ``function`` on ``args`` in the worker; return what it returned.
+
+        ``driver``: the name of a function of ``bpcourse.drive`` that exercises the learner's
+        answer (a class) there, called as ``driver(answer, *args)``.
 
         Raises NotImplementedError for a stub, LearnerRaised for any other
         exception of the learner's code (a ``DelegationRefused`` among them when
@@ -185,7 +195,7 @@ class Sandbox:
         encoder = Encoder()
         try:
             message = {"op": "call", "function": function, "args": encoder.encode(list(args))}
-            self._send({**message, "refuses": list(refuses), "instead": instead})
+            self._send({**message, "refuses": list(refuses), "instead": instead, "driver": driver})
             reply = self._receive(self.limits.call_seconds)
         except TimeoutError:
             self._restart_after_failure()

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from bpcourse import drive
 from bpcourse.delegation import call_refusing
 from bpcourse.grading.wire import Decoder, Encoder, receive, send, state_after_call
 
@@ -182,6 +183,26 @@ def serve(read_fd: int, write_fd: int, limits: dict[str, int]) -> int:
             return 0
 
 
+# The drivers: course functions that exercise a learner's answer that is a class. Taken here,
+# before any learner's code runs, so that rebinding them in bpcourse.drive changes nothing.
+DRIVERS = {
+    name: value
+    for name, value in vars(drive).items()
+    if isinstance(value, types.FunctionType)
+    and value.__module__ == drive.__name__
+    and not name.startswith("_")
+}
+
+
+def _driver(name: Any) -> Any:
+    """The driver called ``name`` (None for none): a public function of ``bpcourse.drive``, nothing else."""
+    if not name:
+        return None
+    if str(name) not in DRIVERS:
+        raise ValueError(f"no driver called {name!r}")
+    return DRIVERS[str(name)]
+
+
 def _call(namespace: dict[str, Any], message: dict[str, Any]) -> dict[str, Any]:
     name = message["function"]
     function = namespace.get(name)
@@ -189,12 +210,13 @@ def _call(namespace: dict[str, Any], message: dict[str, Any]) -> dict[str, Any]:
         return {"event": "missing"}
     decoder = Decoder()
     args = decoder.decode(message["args"])
+    driver = _driver(message.get("driver"))
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
             # What the exercise refuses (the engine's pieces that would answer it) is out of reach.
             refused, instead = message.get("refuses", ()), str(message.get("instead", ""))
-            value = call_refusing(function, args, refused, instead, namespace=namespace)
+            value = call_refusing(function, args, refused, instead, namespace=namespace, through=driver)
     except NotImplementedError:
         return {"event": "not_implemented"}
     except RecursionError as exc:

@@ -1,4 +1,4 @@
-"""Write the sample class: six students' submissions of notebooks 01, 03 and 05, and two of notebook 09.
+"""Write the sample class: six students' notebooks 01, 03 and 05, and two students' 08 and 09.
 
 Every submission starts from the student notebook (``notebooks/<id>.ipynb``) with
 each exercise filled in from the instructor's solution (``solutions/<id>.ipynb``,
@@ -32,8 +32,9 @@ SUBMITTED = HERE / "submitted"
 NB01 = "01_scalar_graphs"
 NB03 = "03_affine_and_activations"
 NB05 = "05_minibatches_and_training"
+NB08 = "08_build_your_own_engine"
 NB09 = "09_modular_layers_and_digits"
-ASSIGNMENTS = (NB01, NB03, NB05, NB09)
+ASSIGNMENTS = (NB01, NB03, NB05, NB08, NB09)
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 
@@ -85,7 +86,7 @@ check, grade = checks.check, checks.grade"""
 
 STUDENTS: dict[str, dict[str, tuple[Stub | Edit | AddCell, ...]]] = {
     # Everything right.
-    "ada": {NB01: (), NB03: (), NB05: (), NB09: ()},
+    "ada": {NB01: (), NB03: (), NB05: (), NB08: (), NB09: ()},
     # Partly done: exercises left as stubs, and one half right (δ1 without tanh's slope).
     "ben": {
         NB01: (Stub("central_difference"),),
@@ -113,6 +114,8 @@ STUDENTS: dict[str, dict[str, tuple[Stub | Edit | AddCell, ...]]] = {
         # The single-example rule db = g carried over to a batch: not summed over the columns.
         # mlp_loss_and_grads calls affine_backward_batch, so its bias gradients are wrong too.
         NB05: (Edit("affine_backward_batch", "db = G.sum(axis=1, keepdims=True)", "db = G.copy()"),),
+        # Their own engine assigns at a merge instead of adding: only the last contribution is kept.
+        NB08: (Edit("backward", "parent.grad += node.grad * local", "parent.grad = node.grad * local"),),
         # A sigmoid that caches its input z where its output a belongs (its slope then comes from z),
         # and weight decay's gradient written 2λW for the penalty λ/2 ‖W‖².
         NB09: (
