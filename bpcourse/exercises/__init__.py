@@ -12,10 +12,12 @@ from bpcourse.exercises import (
     cost_of_backprop,
     merges_and_traversal,
     minibatches_and_training,
+    prerequisites,
     scalar_graphs,
     softmax_cross_entropy,
     start_here,
     vanishing_and_exploding,
+    why,
 )
 from bpcourse.exercises.core import Exercise, Misconception, Verdict, judge
 
@@ -23,6 +25,7 @@ __all__ = ["REGISTRY", "Exercise", "Misconception", "Verdict", "get", "judge", "
 
 _MODULES = (
     start_here,
+    prerequisites,
     scalar_graphs,
     merges_and_traversal,
     affine_and_activations,
@@ -30,6 +33,7 @@ _MODULES = (
     minibatches_and_training,
     vanishing_and_exploding,
     cost_of_backprop,
+    why,
 )
 
 # Keyed by (notebook, function name): a name may be graded in two notebooks

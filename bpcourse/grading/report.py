@@ -13,6 +13,11 @@ embedded as PNG images, no external URL) and prints a summary:
 - the students who may need help: a low score, or many errors, timeouts and
   missing exercises.
 
+Written answers (``bpcourse.exercises.written``) are counted as "by hand":
+they have no score until a person grades them, so a notebook's scores are out
+of its automatically graded points, and its "out of" says how many more wait
+to be graded by hand.
+
 A misconception is the diagnosis after " — " in a failing line of a verdict
 (``bpcourse.exercises.core.explained``), or the whole failing line when it has
 none. It is counted once per student and exercise, for exercises the student
@@ -39,10 +44,12 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from bpcourse.exercises import by_notebook, get
+from bpcourse.exercises.written import BY_HAND, written_by_notebook
 from bpcourse.grading.gradebook import TAMPERING_LABEL, label, read_gradebook, readable
 
-OUTCOMES = ("right", "partly", "wrong", "error", "timed out", "missing")
+OUTCOMES = ("right", "partly", "wrong", "error", "timed out", "missing", "by hand")
 COLOURS = {
+    "by hand": "#7fb3b0",
     "right": "#4c9a2a",
     "partly": "#e0b040",
     "wrong": "#c8423b",
@@ -105,6 +112,7 @@ class ClassReport:
     people: list[StudentSummary]
     low_score: float
     many_problems: int
+    notebook_by_hand: dict[str, float] = field(default_factory=dict)  # points to grade by hand
 
     def common_misconceptions(self) -> list[tuple[str, int, list[ExerciseSummary]]]:
         """(misconception, students, the exercises it was seen in), the most frequent first."""
@@ -153,6 +161,8 @@ def load(grades_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
 def outcome(exercise: dict[str, Any]) -> str:
     """The report's name for an exercise's status: right, partly, wrong, error, timed out or missing."""
     status = exercise["status"]
+    if status == BY_HAND:
+        return "by hand"
     if status == "passed":
         return "right"
     if status == "partial":
@@ -195,6 +205,7 @@ def _revisit(name: str, notebook: str) -> str:
 def _course_order(notebook: str, seen: list[str]) -> list[tuple[str, float]]:
     """The exercises of a notebook, in the registry's order, then any others the gradebook names."""
     known = [(e.name, float(e.points)) for e in by_notebook(notebook)]
+    known += [(w.grade_id, float(w.points)) for w in written_by_notebook(notebook)]
     names = {n for n, _ in known}
     return known + [(n, 0.0) for n in seen if n not in names]
 
@@ -215,6 +226,7 @@ def build(
     by_key = {(r["student"], _notebook(r)): r for r in results}
     exercises: list[ExerciseSummary] = []
     notebook_max: dict[str, float] = {}
+    notebook_by_hand: dict[str, float] = {}
     scores: dict[str, dict[str, float | None]] = {nb: {} for nb in notebooks}
     people = {s: StudentSummary(s, 0.0, 0.0) for s in students}
     for nb in notebooks:
@@ -238,7 +250,9 @@ def build(
                 elif e is not None and kind in ("partly", "wrong", "error"):
                     summary.misconceptions.update(misconceptions(e))
             scores[nb][s] = float(r["score"]) if r else None
-        notebook_max[nb] = sum(x.max_score for x in summaries.values())
+        by_hand = {w.grade_id for w in written_by_notebook(nb)}
+        notebook_max[nb] = sum(x.max_score for x in summaries.values() if x.exercise not in by_hand)
+        notebook_by_hand[nb] = sum(x.max_score for x in summaries.values() if x.exercise in by_hand)
         for s in students:
             people[s].score += scores[nb][s] or 0.0
             people[s].max_score += notebook_max[nb]
@@ -255,6 +269,7 @@ def build(
         list(people.values()),
         low_score,
         many_problems,
+        notebook_by_hand,
     )
 
 
@@ -408,10 +423,17 @@ def score_rows(report: ClassReport) -> list[list[Any]]:
                 f"{median:g}",
                 f"{values[0]:g}",
                 f"{values[-1]:g}",
-                f"{report.notebook_max[nb]:g}",
+                _out_of(report, nb),
             ]
         )
     return rows
+
+
+def _out_of(report: ClassReport, nb: str) -> str:
+    """A notebook's automatically graded points, and those to grade by hand when it has any."""
+    pending = report.notebook_by_hand.get(nb, 0.0)
+    text = f"{report.notebook_max[nb]:g}"
+    return f"{text} + {pending:g} by hand" if pending else text
 
 
 def render_html(report: ClassReport, title: str) -> str:
