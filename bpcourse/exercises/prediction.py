@@ -133,7 +133,8 @@ class Prediction:
         except _Unreadable as exc:
             return verdict_of(exercise, "failed", [Line(ANSWER, False, str(exc))])
         if self.same(got):
-            return verdict_of(exercise, "passed", [Line(ANSWER, True, self.explanation)], exercise.points)
+            right = [Line(ANSWER, True, self.explanation)]
+            return verdict_of(exercise, "passed", right, float(exercise.points))
         return verdict_of(exercise, "failed", [Line(ANSWER, False, self.hint_for(got))])
 
 
