@@ -52,6 +52,7 @@ from bpcourse.exercises.core import (
     delegation_verdict,
     judge,
 )
+from bpcourse.exercises.prediction import Prediction
 from bpcourse.testfunctions import JvpFunction, TanhLayer, VjpFunction
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -236,6 +237,21 @@ CHEATS = [
           "bpcourse.checkpoint.checkpointed_backward"),
 ]  # fmt: skip
 
+
+def _from_registry(notebook: str, name: str, parameters: str) -> Cheat:
+    """A cheat that takes the answer from the registry's reference (the class grader hides it)."""
+    body = f"""
+    return piece.get({name!r}, {notebook!r}).reference({parameters})[0]"""
+    return Cheat(notebook, name, parameters, "bpcourse.exercises", body, "bpcourse.exercises.get")
+
+
+# The predictions (why-questions, the prerequisites check) and the prerequisites' one function:
+# the engine does not answer them, the registry does.
+CHEATS += [
+    _from_registry(e.notebook, e.name, "") for e in REGISTRY.values() if isinstance(e.judge, Prediction)
+]
+CHEATS.append(_from_registry(N00, "center_features", "X"))
+
 CHEAT_IDS = [cheat.exercise_id for cheat in CHEATS]
 
 
@@ -251,7 +267,7 @@ def _rest(module: str) -> str:
 def _stashed(cheat: Cheat) -> tuple[str, str]:
     """Each engine object the body uses bound at the top of the cell, under an innocent name."""
     attrs = sorted(set(re.findall(r"piece\.(\w+)", cheat.body)))
-    top = f"_m = __import__('bpco' + 'urse.{_rest(cheat.module)}', fromlist=['x'])\n"
+    top = f"_m = __import__('bpco' + 'urse.{_rest(cheat.module)}', fromlist=['__name__'])\n"
     top += "".join(f"tool_{attr} = getattr(_m, '{attr}')\n" for attr in attrs) + "del _m\n"
     return top, re.sub(r"piece\.(\w+)", r"tool_\1", cheat.body)
 
@@ -264,7 +280,8 @@ WAYS = {
     # Nothing in the source names the engine: the module is found at call time.
     "hidden": lambda c: (
         "",
-        f"\n    piece = __import__('bpco' + 'urse.{_rest(c.module)}', fromlist=['x']){c.body}",
+        # fromlist names an attribute every module has: from a package it imports no submodule
+        f"\n    piece = __import__('bpco' + 'urse.{_rest(c.module)}', fromlist=['__name__']){c.body}",
     ),
     "stashed": _stashed,
 }
