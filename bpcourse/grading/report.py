@@ -114,6 +114,12 @@ class ClassReport:
     many_problems: int
     notebook_by_hand: dict[str, float] = field(default_factory=dict)  # points to grade by hand
 
+    @property
+    def outcomes(self) -> tuple[str, ...]:
+        """The outcomes the report shows: "by hand" only for a class with written answers."""
+        by_hand = any(ex.count("by hand") for ex in self.exercises)
+        return OUTCOMES if by_hand else tuple(o for o in OUTCOMES if o != "by hand")
+
     def common_misconceptions(self) -> list[tuple[str, int, list[ExerciseSummary]]]:
         """(misconception, students, the exercises it was seen in), the most frequent first."""
         total: Counter[str] = Counter()
@@ -327,7 +333,7 @@ def outcome_figure(report: ClassReport) -> Figure:
     names = [f"{ex.notebook[:2]} {ex.exercise}" for ex in rows]
     y = list(range(len(rows)))
     left = [0] * len(rows)
-    for kind in OUTCOMES:
+    for kind in report.outcomes:
         counts = [ex.count(kind) for ex in rows]
         ax.barh(y, counts, left=left, color=COLOURS[kind], label=kind, edgecolor="white")
         left = [a + b for a, b in zip(left, counts, strict=True)]
@@ -336,7 +342,7 @@ def outcome_figure(report: ClassReport) -> Figure:
     ax.set_xlabel("students")
     ax.set_title("Outcome of each exercise")
     ax.xaxis.get_major_locator().set_params(integer=True)
-    fig.legend(loc="outside lower center", ncols=len(OUTCOMES), frameon=False)
+    fig.legend(loc="outside lower center", ncols=len(report.outcomes), frameon=False)
     return fig
 
 
@@ -501,16 +507,16 @@ def render_html(report: ClassReport, title: str) -> str:
     parts += ["<h2>Exercises</h2>", _img(outcome_figure(report), "outcome of each exercise")]
     parts.append(
         _table(
-            ["notebook", "exercise", *OUTCOMES],
-            [[ex.notebook, ex.exercise, *(ex.count(k) for k in OUTCOMES)] for ex in report.exercises],
-            numeric=set(range(2, 2 + len(OUTCOMES))),
+            ["notebook", "exercise", *report.outcomes],
+            [[ex.notebook, ex.exercise, *(ex.count(k) for k in report.outcomes)] for ex in report.exercises],
+            numeric=set(range(2, 2 + len(report.outcomes))),
         )
     )
     for ex in report.exercises:
         if not ex.misconceptions:
             continue
         parts.append(f"<h3>{_esc(ex.notebook)} · {_esc(ex.exercise)}</h3>")
-        counts = ", ".join(f"{ex.count(k)} {k}" for k in OUTCOMES if ex.count(k))
+        counts = ", ".join(f"{ex.count(k)} {k}" for k in report.outcomes if ex.count(k))
         parts.append(f"<p>{_esc(counts)}. <span class=revisit>Revisit: {_esc(ex.revisit or '?')}</span></p>")
         parts.append(
             _img(
@@ -545,11 +551,11 @@ def summary_text(report: ClassReport) -> str:
     ]
     lines.append("")
     width = max(len(ex.exercise) for ex in report.exercises) + 3 if report.exercises else 10
-    lines.append(f"{'exercise':<{width}}" + "".join(f"{k:>10}" for k in OUTCOMES))
+    lines.append(f"{'exercise':<{width}}" + "".join(f"{k:>10}" for k in report.outcomes))
     for ex in report.exercises:
         lines.append(
             f"{ex.notebook[:2] + ' ' + ex.exercise:<{width}}"
-            + "".join(f"{ex.count(k):>10}" for k in OUTCOMES)
+            + "".join(f"{ex.count(k):>10}" for k in report.outcomes)
         )
     lines += ["", "Most common misconceptions (students, exercise, revisit):"]
     common = report.common_misconceptions()
