@@ -78,8 +78,9 @@ def _entry(result: dict) -> dict:
     return entry
 
 
-def test_the_course_has_written_answers_in_three_notebooks_each_in_its_notebook() -> None:
-    assert {w.notebook for w in WRITTEN} == {NOTEBOOK, "04_softmax_cross_entropy", "07_cost_of_backprop"}
+def test_the_course_has_written_answers_in_four_notebooks_each_handed_out_empty() -> None:
+    notebooks = {NOTEBOOK, "03_affine_and_activations", "04_softmax_cross_entropy", "07_cost_of_backprop"}
+    assert {w.notebook for w in WRITTEN} == notebooks
     for answer in WRITTEN:
         student = json.loads((ROOT / "notebooks" / f"{answer.notebook}.ipynb").read_text(encoding="utf-8"))
         assert answer_text(student["cells"], answer.grade_id) == STUB  # handed out empty: no rubric

@@ -45,6 +45,12 @@ WRITTEN: tuple[WrittenAnswer, ...] = (
         "why a value used twice receives the sum of two contributions (the multivariable chain rule)",
     ),
     WrittenAnswer(
+        "written_delta_recurrence",
+        "03_affine_and_activations",
+        2,
+        "why the step from δ² to δ¹ multiplies by the transpose of W² and then elementwise by φ′(z¹)",
+    ),
+    WrittenAnswer(
         "written_softmax_shift",
         "04_softmax_cross_entropy",
         2,
