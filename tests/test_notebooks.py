@@ -355,6 +355,25 @@ def test_solution_notebook_matches_the_registry(path: Path) -> None:
     assert not problems, "\n".join(problems)
 
 
+def test_a_written_answer_without_its_rubric_points_or_registry_entry_is_found(tmp_path: Path) -> None:
+    """A test of the structure test: each way a written answer can go wrong is reported."""
+    source = json.loads((ROOT / "solutions" / "02_merges_and_traversal.ipynb").read_text(encoding="utf-8"))
+    (index,) = [i for i, c in enumerate(source["cells"]) if c["id"] == "written-sum-at-merges"]
+    cell = source["cells"][index]
+    cell["source"] = ["An answer, but no rubric."]
+    cell["metadata"]["nbgrader"].update(points=3, locked=True)
+    extra = json.loads(json.dumps(cell))
+    extra["metadata"]["nbgrader"]["grade_id"] = "written_not_registered"
+    extra["id"] = "written-not-registered"
+    source["cells"].insert(index + 1, extra)
+    path = tmp_path / "02_merges_and_traversal.ipynb"
+    path.write_text(json.dumps(source), encoding="utf-8")
+    found = "\n".join(structure_problems(path))
+    assert "the registry says ['written_sum_at_merges']" in found
+    assert "points 3, the registry says 2" in found
+    assert "must be unlocked" in found and "no rubric" in found
+
+
 # -- 4. the stored outputs of the solutions show the checks passing -----------------------------------
 STATUSES = ("passed", "partial", "failed", "not implemented", "error", "missing", "delegated")
 
