@@ -2,7 +2,10 @@
 
 The notebook self-checks (``bpcourse.check``), the nbgrader test cells and the
 command-line grader all judge through this registry, so they cannot disagree.
-Each notebook's exercises live in a module of their own.
+Each notebook's exercises live in a module of their own; notebook 00's
+prerequisites check in ``prerequisites``, and the questions that ask why, of
+every notebook, in ``why`` (predictions: ``prediction``). The written answers,
+graded by hand and never by this registry, are listed in ``written``.
 """
 
 from __future__ import annotations
