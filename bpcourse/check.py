@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from bpcourse import errormap
 from bpcourse.delegation import namespace_of, refused_by, refusing
 from bpcourse.exercises import get
 from bpcourse.exercises.core import Exercise, Verdict, call_directly, delegated, judge
@@ -52,13 +53,18 @@ def verdict(
     name: str | None = None,
     seed: int | None = None,
     notebook: str | None = None,
+    watch: errormap.Watch | None = None,
 ) -> Verdict:
-    """Judge ``function`` as the exercise ``name`` (default: the function's own name)."""
+    """Judge ``function`` as the exercise ``name`` (default: the function's own name).
+
+    ``watch``, when given, keeps the calls made (for the error map under a wrong answer).
+    """
     exercise = get(_name_of(function, name), notebook)
     found = refused_by(function, exercise.refuses)
     if found:
         return delegated(exercise, found[0])
-    return judge(exercise, call_directly(_refusing_engine(function, exercise)), np.random.default_rng(seed))
+    call = call_directly(_refusing_engine(function, exercise))
+    return judge(exercise, watch.around(call) if watch else call, np.random.default_rng(seed))
 
 
 def _refusing_engine(function: Callable[..., Any], exercise: Exercise) -> Callable[..., Any]:
@@ -77,15 +83,22 @@ def check(
     name: str | None = None,
     seed: int | None = None,
     notebook: str | None = None,
+    picture: bool = True,
 ) -> Verdict:
-    """Run the self-check and show the result (HTML in Jupyter, text elsewhere)."""
-    result = verdict(function, name, seed, notebook)
+    """Run the self-check and show the result (HTML in Jupyter, text elsewhere).
+
+    ``picture``: under a wrong answer, in Jupyter, a map of where it is wrong (``bpcourse.errormap``).
+    """
+    watch = errormap.Watch() if picture else None
+    result = verdict(function, name, seed, notebook, watch)
     try:
         from IPython import get_ipython
         from IPython.display import display
 
         if get_ipython() is not None:
             display(result)
+            if watch is not None:
+                errormap.show(get(result.exercise, notebook), result, watch)
             return None  # type: ignore[return-value]  # shown once, not echoed again
     except ImportError:
         pass

@@ -13,7 +13,9 @@ contributions: the merge rule the picture highlights.
 ``bpcourse grade PATH... --out DIR`` grades submitted notebooks (see
 ``bpcourse.grading``). ``bpcourse grade-sample`` grades the repository's sample
 class (see ``bpcourse.sample_class``). ``bpcourse report GRADES_DIR`` writes
-a class report from the gradebook (see ``bpcourse.grading.report``). Running ``bpcourse`` with no arguments
+a class report from the gradebook (see ``bpcourse.grading.report``).
+``bpcourse progress [FOLDER]`` shows where a learner stands (see
+``bpcourse.grading.progress``). Running ``bpcourse`` with no arguments
 lists the commands, then runs the demo. ``bpcourse --version`` prints the
 installed version.
 """
@@ -195,6 +197,18 @@ def build_parser() -> argparse.ArgumentParser:
     from bpcourse.grading.report import add_arguments as report_arguments
 
     report_arguments(report)
+    progress = commands.add_parser(
+        "progress",
+        help="where you stand: your notebooks graded, a picture of the course, the next exercise",
+        description=(
+            "Grade your own notebooks (default: the course's notebooks/) in the sandbox, print each "
+            "exercise's status and the misconception found, write a picture of the course (each exercise "
+            "a cell coloured by status) and say which exercise to do next."
+        ),
+    )
+    from bpcourse.grading.progress import add_arguments as progress_arguments
+
+    progress_arguments(progress)
     from bpcourse import sample_class
 
     sample_class.add_arguments(sample)
@@ -225,5 +239,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bpcourse.grading.report import run as write_report
 
         return write_report(args)
+    if args.command == "progress":
+        from bpcourse.grading.progress import run as show_progress
+
+        return show_progress(args)
     parser.error(f"unknown command {args.command!r}")
     return 2

@@ -1,10 +1,12 @@
-"""Small synthetic 2-D data sets for training classifiers in the notebooks.
+"""Data sets for training classifiers in the notebooks: small synthetic 2-D sets and real digits.
 
-Everything is generated on the spot (nothing is downloaded) and follows the
-course's layout: inputs ``X`` of shape (2, N), one example per column; labels
+Nothing is downloaded: the 2-D sets are generated on the spot, and ``digits``
+reads the 8x8 handwritten digits that scikit-learn ships inside its package.
+Everything follows the course's layout: inputs ``X`` of shape (2, N), one example per column; labels
 both as one-hot columns ``Y`` of shape (K, N) and as integers ``labels`` of
-shape (N,). Classes are balanced and stored one after the other (all of class
-0, then all of class 1, ...): shuffle before cutting minibatches. A seeded
+shape (N,). The synthetic classes are balanced and stored one after the other
+(all of class 0, then all of class 1, ...): shuffle before cutting minibatches
+(``split`` shuffles). A seeded
 generator (or an integer seed) gives the same data on every call.
 """
 
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["blobs", "one_hot", "spirals"]
+__all__ = ["blobs", "digits", "one_hot", "spirals", "split"]
 
 Dataset = tuple[np.ndarray, np.ndarray, np.ndarray]
 
@@ -113,3 +115,63 @@ def blobs(
     label_array = np.repeat(np.arange(n_classes), n_per_class)
     X = centres[:, label_array] + spread * gen.standard_normal((2, label_array.size))
     return X, one_hot(label_array, n_classes), label_array
+
+
+DIGIT_PIXELS = 64  # 8x8 images, read row by row
+DIGIT_CLASSES = 10
+DIGIT_MAX_INK = 16.0  # the pixel values are counts 0..16 (4x4 blocks of a 32x32 bitmap)
+
+
+def digits() -> Dataset:
+    """The 1,797 handwritten digits (8x8 images) that scikit-learn ships inside its package.
+
+    Read from the files scikit-learn installs (``sklearn.datasets.load_digits``):
+    nothing is downloaded. Each column of X is one image, its 64 pixels read row
+    by row and scaled from 0..16 to 0..1; ``X[:, i].reshape(8, 8)`` draws it.
+
+    Returns:
+        (X, Y, labels): X of shape (64, 1797), float64 in [0, 1]; Y one-hot of
+        shape (10, 1797); labels of shape (1797,), the digits 0..9.
+
+    Raises:
+        ModuleNotFoundError: scikit-learn is not installed (the message says how to install it).
+    """
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError as exc:  # the course depends on it; a hand-made environment may not have it
+        raise ModuleNotFoundError(
+            "the digits come with scikit-learn, which is not installed here: "
+            "pip install scikit-learn (or install the course again: pip install .)"
+        ) from exc
+    bunch = load_digits()
+    X = np.ascontiguousarray(bunch.data.T, dtype=np.float64) / DIGIT_MAX_INK
+    labels = np.asarray(bunch.target, dtype=np.int64)
+    return X, one_hot(labels, DIGIT_CLASSES), labels
+
+
+def split(
+    X: np.ndarray, labels: np.ndarray, n_validation: int, rng: np.random.Generator | int | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A random train/validation split of the columns of X.
+
+    Args:
+        X: inputs of shape (n, N), one example per column.
+        labels: integers of shape (N,).
+        n_validation: how many examples go to the validation set (1..N-1).
+        rng: a numpy Generator, an integer seed, or None: the same seed gives the same split.
+
+    Returns:
+        (X_train, labels_train, X_val, labels_val): X_train (n, N - n_validation),
+        X_val (n, n_validation), and their labels, (N - n_validation,) and (n_validation,).
+    """
+    X, labels = np.asarray(X), np.asarray(labels)
+    if X.ndim != 2 or labels.shape != (X.shape[1],):
+        raise ValueError(
+            "X must be (n, N) with one example per column and labels (N,); "
+            f"got X {X.shape}, labels {labels.shape}"
+        )
+    if int(n_validation) != n_validation or not 0 < n_validation < X.shape[1]:
+        raise ValueError(f"n_validation must be an integer from 1 to {X.shape[1] - 1}, got {n_validation!r}")
+    order = _generator(rng).permutation(X.shape[1])
+    val, train = order[: int(n_validation)], order[int(n_validation) :]
+    return X[:, train], labels[train], X[:, val], labels[val]

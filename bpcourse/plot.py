@@ -36,7 +36,7 @@ would be too large, or an axes supplied by the caller, scales everything
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -245,7 +245,13 @@ def _sum_text(contributions: Sequence[float]) -> str:
 
 
 def _build_boxes(
-    nodes: list[Any], edges: list[_Edge], root: Any, show_grad: bool, grads_known: bool, highlight: bool
+    nodes: list[Any],
+    edges: list[_Edge],
+    root: Any,
+    show_grad: bool,
+    grads_known: bool,
+    highlight: bool,
+    notes: Mapping[int, tuple[str, str]] | None = None,
 ) -> list[_Box]:
     uses = [0] * len(nodes)
     sent: list[list[Any]] = [[] for _ in nodes]
@@ -271,6 +277,9 @@ def _build_boxes(
             else:
                 note = f"Σ of {uses[i]} contributions"
             lines.append(_Line(note, NOTE_SIZE, MERGE_EDGE, style="italic"))
+        if notes and id(node) in notes:
+            text, colour = notes[id(node)]
+            lines += [_Line(part, NOTE_SIZE, colour) for part in text.split("\n")]
         width = max(_text_width(line) for line in lines) + 2 * BOX_PAD_X
         height = sum(line.size * LINE_SPACING for line in lines) / 72.0 + 2 * BOX_PAD_Y
         kind = "merge" if merge else ("leaf" if not node.parents else "op")
@@ -747,6 +756,7 @@ def draw_graph(
     title: str | None = None,
     show_grad: bool = True,
     rankdir: str = "LR",
+    notes: Mapping[int, tuple[str, str]] | None = None,
 ) -> Figure:
     """Draw the computation graph under ``root`` (a ``Value`` or a ``Tensor``).
 
@@ -771,6 +781,8 @@ def draw_graph(
             root has gradient 0 is taken to be in that state.
         rankdir: where the inputs go: "LR" (inputs left, output right), "RL",
             "TB" (inputs on top) or "BT".
+        notes: extra lines at the bottom of some boxes, ``id(node) -> (text, colour)``
+            (a text may hold several lines).
 
     Returns:
         The matplotlib ``Figure``: it displays in Jupyter, and
@@ -792,7 +804,7 @@ def draw_graph(
     grads_known = root.grad is not None and not (_is_scalar(root) and root.grad == 0.0)
     label_shares = highlight_merges and grads_known
     edges, children = _graph_edges(nodes, label_shares)
-    boxes = _build_boxes(nodes, edges, root, show_grad, grads_known, highlight_merges)
+    boxes = _build_boxes(nodes, edges, root, show_grad, grads_known, highlight_merges, notes)
     index = {id(node): i for i, node in enumerate(nodes)}
     lay = _layout(boxes, edges, _layers(nodes, index, children), horizontal)
 

@@ -1,9 +1,9 @@
 """``bpcourse grade-sample``: grade the repository's sample class, then point to the course.
 
 ``examples/class/submitted/`` holds six made-up students' submissions of notebooks
-01, 03 and 05 in nbgrader's layout (written by ``examples/class/make_class.py``;
-``examples/class/README.md`` says what each student did). This command grades
-them exactly as ``bpcourse grade`` would grade a real class, with a fixed seed
+01, 03 and 05 (and two of notebook 09) in nbgrader's layout (written by
+``examples/class/make_class.py``; ``examples/class/README.md`` says what each student did).
+This command grades them exactly as ``bpcourse grade`` would grade a real class, with a fixed seed
 and a short time limit per call, prints the gradebook and what the grader
 found wrong, and ends with how to open the course in JupyterLab.
 

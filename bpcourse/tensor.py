@@ -518,6 +518,66 @@ class Tanh(TensorOp):
         return tangents[0] * (1.0 - a * a)
 
 
+@register
+class Pow(TensorOp):
+    """a = x^p for a constant real exponent p;  dL/dx = g ⊙ p x^(p-1) (from the cached x and a).
+
+    ``x ** 0.5`` is a square root and ``x ** -0.5`` the 1/√x of batch normalization. Written as
+    p · a / x the rule would divide by 0 at x = 0, so the cache keeps x and a and computes
+    p · x^(p-1) directly. Refused in the forward pass, naming the op and the shapes: a tensor or
+    array exponent (only a constant number is supported), and a non-integer exponent of a
+    negative entry or a negative exponent of a zero entry (no real, finite value: numpy would
+    give NaN or Inf and every gradient after it would be silently meaningless).
+    """
+
+    name, symbol = "pow", "pow"
+
+    @staticmethod
+    def forward(x, p=1.0):
+        _check_power(x, p)
+        p = float(p)  # a Python float keeps a float32 x in float32
+        return x**p, (x, p)
+
+    @staticmethod
+    def vjp(g, saved, needs):
+        return (g * _power_slope(*saved),)
+
+    @staticmethod
+    def jvp(tangents, saved):
+        return tangents[0] * _power_slope(*saved)
+
+
+def _power_slope(x: np.ndarray, p: float) -> np.ndarray:
+    """p x^(p-1), with the slope of x^0 = 1 zero everywhere (0 · 0^(-1) would be NaN at x = 0).
+
+    At x = 0 with 0 < p < 1 (a square root) the slope is +inf, the limit of the derivative.
+    """
+    if p == 0.0:
+        return np.zeros_like(x)
+    return p * x ** (p - 1.0)
+
+
+def _check_power(x: np.ndarray, p: Any) -> None:
+    """Refuse exponents the pow op has no rule for, and bases that give no real, finite power."""
+    if isinstance(p, Tensor) or np.ndim(p) != 0 or isinstance(p, bool) or not np.isreal(p):
+        shape = p.shape if hasattr(p, "shape") else type(p).__name__
+        raise ValueError(
+            f"pow: x has shape {x.shape} and the exponent has shape {shape}; the exponent must be a "
+            "constant real number (x ** 0.5, x ** -1.0): a tensor exponent is not supported"
+        )
+    p = float(p)
+    if p != round(p) and np.any(x < 0):
+        raise ValueError(
+            f"pow: x of shape {x.shape} has {int(np.sum(x < 0))} negative entries, and x ** {p:g} of a "
+            "negative number has no real value (add the ε or take the power of a square)"
+        )
+    if p < 0 and np.any(x == 0):
+        raise ValueError(
+            f"pow: x of shape {x.shape} has {int(np.sum(x == 0))} entries equal to 0, and x ** {p:g} "
+            "is infinite there (add a small ε first, as batch normalization does)"
+        )
+
+
 # -- losses -------------------------------------------------------------------------------
 def _softmax(z: np.ndarray) -> np.ndarray:
     """Softmax down each column, shifted by the column max so exp cannot overflow."""
@@ -769,6 +829,9 @@ class Tensor:
 
     def tanh(self) -> Tensor:
         return apply(Tanh, self)
+
+    def __pow__(self, exponent: float) -> Tensor:
+        return apply(Pow, self, p=exponent)
 
     # -- reverse mode ----------------------------------------------------------------------
     def backward(self, upstream: ArrayLike | None = None) -> None:

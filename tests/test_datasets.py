@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 
-from bpcourse.datasets import blobs, one_hot, spirals
+from bpcourse.datasets import blobs, digits, one_hot, spirals, split
 
 GENERATORS = {"spirals": spirals, "blobs": blobs}
 
@@ -95,3 +97,48 @@ def test_bad_counts_are_refused(bad):
         spirals(bad)
     with pytest.raises(ValueError, match="positive integer"):
         blobs(10, n_classes=bad)
+
+
+# -- the digits scikit-learn ships ------------------------------------------------------------------
+def test_digits_come_in_the_course_layout():
+    X, Y, labels = digits()
+    assert X.shape == (64, 1797) and X.dtype == np.float64
+    assert Y.shape == (10, 1797) and labels.shape == (1797,) and labels.dtype.kind == "i"
+    assert X.min() == 0.0 and X.max() == 1.0  # 0..16 ink counts, scaled
+    assert np.array_equal(Y.argmax(axis=0), labels)
+    assert set(np.bincount(labels)) <= set(range(170, 190))  # about 180 of each digit
+
+
+def test_digits_say_how_to_install_scikit_learn_when_it_is_missing(monkeypatch):
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)  # what an environment without it sees
+    with pytest.raises(ModuleNotFoundError, match="pip install scikit-learn"):
+        digits()
+
+
+def test_split_is_a_seeded_permutation_of_the_columns():
+    X = np.arange(20.0).reshape(2, 10)
+    labels = np.arange(10)
+    X_train, labels_train, X_val, labels_val = split(X, labels, 3, rng=0)
+    assert X_train.shape == (2, 7) and X_val.shape == (2, 3)
+    assert sorted([*labels_train, *labels_val]) == list(range(10))
+    assert np.array_equal(X_train[0], labels_train) and np.array_equal(X_val[1], labels_val + 10)
+    again = split(X, labels, 3, rng=0)
+    assert all(
+        np.array_equal(a, b) for a, b in zip(again, (X_train, labels_train, X_val, labels_val), strict=True)
+    )
+    assert not np.array_equal(split(X, labels, 3, rng=1)[3], labels_val)
+
+
+@pytest.mark.parametrize(
+    ("X", "labels", "n_validation", "message"),
+    [
+        (np.zeros((2, 5)), np.zeros(4, dtype=int), 1, "one example per column"),
+        (np.zeros(5), np.zeros(5, dtype=int), 1, "one example per column"),
+        (np.zeros((2, 5)), np.zeros(5, dtype=int), 0, "from 1 to 4"),
+        (np.zeros((2, 5)), np.zeros(5, dtype=int), 5, "from 1 to 4"),
+        (np.zeros((2, 5)), np.zeros(5, dtype=int), 1.5, "from 1 to 4"),
+    ],
+)
+def test_split_refuses_what_it_cannot_split(X, labels, n_validation, message):
+    with pytest.raises(ValueError, match=message):
+        split(X, labels, n_validation)

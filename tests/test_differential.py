@@ -191,6 +191,9 @@ def binary(divisor: str, engine: Callable) -> Spec:
     return Spec(patterns, engine, engine, engine)
 
 
+# The pow op's exponents, each with the domain where its base has a real, finite power.
+POWERS = ((2, "any"), (3.0, "any"), (0.5, "positive"), (-0.5, "positive"), (-1.0, "nonzero"))
+
 SPECS: dict[str, Spec] = {
     "add": binary("any", lambda x, y: x + y),
     "sub": binary("any", lambda x, y: x - y),
@@ -247,6 +250,12 @@ SPECS: dict[str, Spec] = {
     "relu": unary("any", Tensor.relu, lambda x: x * (x > 0), lambda x: x.relu()),
     "sigmoid": unary("any", Tensor.sigmoid, lambda x: 1.0 / (1.0 + anp.exp(-x)), lambda x: x.sigmoid()),
     "tanh": unary("any", Tensor.tanh, anp.tanh, lambda x: x.tanh()),
+    "pow": Spec(
+        tuple(Pattern((s,), (domain,), fixed(p=p)) for s in SHAPES for p, domain in POWERS),
+        lambda x, p: x**p,
+        lambda x, p: x**p,
+        lambda x, p: x**p,
+    ),
     "softmax_ce": Spec(
         tuple(
             Pattern((s,), ("any",), labels(kind, s))

@@ -259,6 +259,8 @@ TENSOR_CASES = [
         reference=lambda x: 1 / (1 + anp.exp(-x)),
     ),
     TensorCase("tanh", "tanh", lambda x: x.tanh(), normal(3, 4), reference=anp.tanh),
+    TensorCase("pow", "x ** 3", lambda x: x**3, normal(3, 4)),
+    TensorCase("pow", "x ** -0.5", lambda x: x**-0.5, positive_array(3, 4)),
     TensorCase(
         "softmax_ce",
         "one-hot",

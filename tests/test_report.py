@@ -276,3 +276,24 @@ def test_the_report_renders_offline_in_a_browser(reported, tmp_path):
             browser.close()
     assert len(sizes) == 5 and all(done and w > 300 and h > 100 for done, w, h, _ in sizes), sizes
     assert [url.split(":")[0] for url in fetched if not url.startswith("data:")] == ["file"]
+
+
+def test_the_png_stacks_the_main_charts_with_the_gradebooks_counts(grades, tmp_path):
+    """--png: scores, outcomes and the common misconceptions in one image, drawn from the gradebook."""
+    from matplotlib import image
+
+    from bpcourse.grading.report import overview_figures
+
+    report = build(*read_gradebook(grades / "gradebook.json"))
+    figures = overview_figures(report)
+    assert len(figures) == 3
+    common = report.common_misconceptions()
+    bars = figures[2].axes[0].patches
+    assert [p.get_width() for p in bars] == [n for _, n, _ in common[:10]]
+    assert figures[2].axes[0].get_title() and figures[2].axes[0].get_xlabel() == "students"
+    out = tmp_path / "charts.png"
+    assert main(["report", str(grades), "--png", str(out)]) == 0
+    pixels = image.imread(out)
+    sizes = [(round(f.get_figheight() * 72), round(f.get_figwidth() * 72)) for f in figures]
+    assert pixels.shape[0] == pytest.approx(sum(h for h, _ in sizes) + 16 * (len(sizes) - 1), abs=3)
+    assert pixels.shape[1] == pytest.approx(max(w for _, w in sizes), abs=3)

@@ -84,6 +84,8 @@ FEWER_SEEDS = {
     "numerical_gradient": 100,
     "checkpointed_backward": 50,
     "mlp_loss_and_grads": 50,
+    "attention_scores_backward": 300,
+    "batchnorm_backward": 100,
     # statistics of 700,000 draws per verdict; a chain of 5,000 nodes per verdict
     "init_weights": 5,
     "topological_order": 5,

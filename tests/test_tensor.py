@@ -10,6 +10,7 @@ once in ``test_backward_with_upstream_is_the_gradient_of_the_weighted_sum``).
 from __future__ import annotations
 
 import gc
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -256,6 +257,12 @@ CASES = [
     Case("relu", "relu (away from 0)", lambda x: x.relu(), (nonzero(3, 4),), reference=lambda x: x * (x > 0)),
     Case("sigmoid", "sigmoid", lambda x: x.sigmoid(), (normal(3, 4, scale=3.0),), reference=ref_sigmoid),
     Case("tanh", "tanh", lambda x: x.tanh(), (normal(3, 4, scale=2.0),), reference=anp.tanh),
+    Case("pow", "x ** 2", lambda x: x**2, (normal(3, 4),)),
+    Case("pow", "x ** 3 (integer power of any sign)", lambda x: x**3, (normal(3, 4),)),
+    Case("pow", "x ** 0.5 (positive)", lambda x: x**0.5, (positive(3, 4),)),
+    Case("pow", "x ** -0.5 (positive)", lambda x: x**-0.5, (positive(3, 1),)),
+    Case("pow", "x ** -1 (away from 0)", lambda x: x**-1, (nonzero(2, 5),)),
+    Case("pow", "() ** 1.5", lambda x: x**1.5, (positive(),)),
     # losses
     Case(
         "softmax_ce",
@@ -854,3 +861,30 @@ def test_pytorch_also_refuses_a_stale_graph(rng: np.random.Generator) -> None:
         w -= 0.1
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         loss.backward()
+
+
+@pytest.mark.parametrize(
+    ("x", "p", "words"),
+    [
+        (np.array([[1.0, -2.0]]), 0.5, "pow: x of shape (1, 2) has 1 negative entries"),
+        (np.array([[0.0, 2.0, 0.0]]), -0.5, "pow: x of shape (1, 3) has 2 entries equal to 0"),
+        (np.ones((2, 3)), np.ones((2, 3)), "pow: x has shape (2, 3) and the exponent has shape (2, 3)"),
+        (np.ones((2, 3)), Tensor(2.0), "a tensor exponent is not supported"),
+    ],
+)
+def test_pow_refuses_what_has_no_real_finite_value_naming_the_op_and_shapes(x, p, words) -> None:
+    with pytest.raises(ValueError, match=re.escape(words)):
+        Tensor(x) ** p
+
+
+def test_pow_keeps_float32_and_has_a_finite_gradient_where_x_is_zero() -> None:
+    x = Tensor(np.array([0.0, 1.0, 4.0], dtype=np.float32))
+    (x**2).backward(np.ones(3, dtype=np.float32))
+    assert (x**0.5).dtype == np.float32 and x.grad.dtype == np.float32
+    np.testing.assert_array_equal(x.grad, [0.0, 2.0, 8.0])
+    y = Tensor(np.array([0.0, 4.0]))
+    (y**1.5).backward(np.ones(2))
+    np.testing.assert_allclose(y.grad, [0.0, 3.0])
+    z = Tensor(np.array([0.0, -2.0]))
+    (z**0).backward(np.ones(2))
+    np.testing.assert_array_equal(z.grad, [0.0, 0.0])  # x^0 = 1 is flat, at 0 too

@@ -13,9 +13,12 @@ from __future__ import annotations
 from bpcourse.exercises import (
     affine_and_activations,
     cost_of_backprop,
+    digits_capstone,
     merges_and_traversal,
     minibatches_and_training,
+    modular_layers,
     prerequisites,
+    rules_transformers_need,
     scalar_graphs,
     softmax_cross_entropy,
     start_here,
@@ -36,6 +39,9 @@ _MODULES = (
     minibatches_and_training,
     vanishing_and_exploding,
     cost_of_backprop,
+    modular_layers,
+    digits_capstone,
+    rules_transformers_need,
     why,
 )
 

@@ -1,6 +1,8 @@
 """``bpcourse report GRADES_DIR``: a class report for instructors, from the gradebook.
 
-It reads ``GRADES_DIR/gradebook.json`` as ``bpcourse grade`` wrote it and
+It reads ``GRADES_DIR/gradebook.json`` as ``bpcourse grade`` wrote it (or,
+with ``--nbgrader``, nbgrader's ``gradebook.db`` and the diagnoses its
+autograded notebooks show: ``bpcourse.grading.nbgrader_gradebook``) and
 writes ``GRADES_DIR/report.html`` (one self-contained file, its figures
 embedded as PNG images, no external URL) and prints a summary:
 
@@ -40,6 +42,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from matplotlib import image as plt_image
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -162,6 +166,23 @@ def load(grades_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     if not all(isinstance(r, dict) and {"student", "notebook", "exercises"} <= r.keys() for r in results):
         raise ReportInputError(f"{path}: a submission lacks student, notebook or exercises")
     return grader, results
+
+
+def _load_nbgrader(course: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(grader record, results) of a class graded by nbgrader (``bpcourse.grading.nbgrader_gradebook``)."""
+    from bpcourse.grading.nbgrader_gradebook import NbgraderMissing, NoGradebook, results
+
+    if not Path(course).is_dir():
+        raise ReportInputError(f"{course}: no such folder (give the nbgrader course folder)")
+    try:
+        grader, found = results(course)
+    except (NbgraderMissing, NoGradebook) as exc:
+        raise ReportInputError(str(exc)) from None
+    if not found:
+        raise ReportInputError(
+            f"{course}/gradebook.db holds no graded submission: run nbgrader autograde first"
+        )
+    return grader, found
 
 
 def outcome(exercise: dict[str, Any]) -> str:
@@ -368,6 +389,39 @@ def png_data_uri(fig: Figure) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def overview_figures(report: ClassReport) -> list[Figure]:
+    """The report's main charts, top to bottom: scores, outcomes, the most common misconceptions."""
+    figures = [score_figure(report), outcome_figure(report)]
+    common = report.common_misconceptions()[:10]
+    if common:
+        title = "Most common misconceptions across the class"
+        figures.append(misconception_figure([(t, n) for t, n, _ in common], title))
+    return figures
+
+
+def _pixels(fig: Figure, dpi: int) -> np.ndarray:
+    canvas = FigureCanvasAgg(fig)
+    fig.set_dpi(dpi)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3]
+
+
+def write_overview_png(report: ClassReport, path: Path, dpi: int = 72) -> tuple[int, int]:
+    """The overview figures stacked into one PNG, each centred on the widest; its (height, width)."""
+    images = [_pixels(fig, dpi) for fig in overview_figures(report)]
+    width = max(image.shape[1] for image in images)
+    sides = [((width - image.shape[1]) // 2, (width - image.shape[1] + 1) // 2) for image in images]
+    padded = [
+        np.pad(image, ((0, 0), side, (0, 0)), constant_values=255)
+        for image, side in zip(images, sides, strict=True)
+    ]
+    gap = np.full((16, width, 3), 255, dtype=padded[0].dtype)  # white between two charts
+    stacked = np.concatenate([part for image in padded for part in (image, gap)][:-1], axis=0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    plt_image.imsave(path, stacked)
+    return stacked.shape[0], stacked.shape[1]
+
+
 # -- the HTML file ------------------------------------------------------------------------------------
 _STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1000px; margin: 2em auto; padding: 0 1em;
@@ -442,6 +496,14 @@ def _out_of(report: ClassReport, nb: str) -> str:
     return f"{text} + {pending:g} by hand" if pending else text
 
 
+def _graded_by(g: dict[str, Any]) -> str:
+    """How the class was graded, as the report's header says it (escaped)."""
+    if "described" in g:  # a gradebook read from elsewhere (nbgrader's) says it in its own words
+        return _esc(g["described"])
+    version, seeds = _esc(g.get("version", "?")), _esc(g.get("seed_policy", "?"))
+    return f"bpcourse {version}, {seeds}, sandbox {_esc(', '.join(g.get('sandboxes', {})) or '?')}"
+
+
 def render_html(report: ClassReport, title: str) -> str:
     """The report as one HTML page with its figures embedded (no external URL)."""
     g = report.grader
@@ -449,9 +511,7 @@ def render_html(report: ClassReport, title: str) -> str:
         f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>{_esc(title)}</title>"
         f"<style>{_STYLE}</style></head><body>",
         f"<h1>{_esc(title)}</h1>",
-        f"<p class=muted>{_class_size(report)}; graded by "
-        f"bpcourse {_esc(g.get('version', '?'))}, {_esc(g.get('seed_policy', '?'))}, sandbox "
-        f"{_esc(', '.join(g.get('sandboxes', {})) or '?')}.</p>",
+        f"<p class=muted>{_class_size(report)}; graded by {_graded_by(g)}.</p>",
         "<h2>Students who may need help</h2>",
     ]
     helped = report.needing_help()
@@ -577,7 +637,22 @@ def summary_text(report: ClassReport) -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``bpcourse report``."""
     parser.add_argument(
-        "grades_dir", type=Path, metavar="GRADES_DIR", help="the --out folder of `bpcourse grade`"
+        "grades_dir",
+        type=Path,
+        metavar="GRADES_DIR",
+        help="the --out folder of `bpcourse grade` (with --nbgrader: the nbgrader course folder)",
+    )
+    parser.add_argument(
+        "--png",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="also write the main charts (scores, outcomes, common misconceptions) as one PNG image",
+    )
+    parser.add_argument(
+        "--nbgrader",
+        action="store_true",
+        help="read nbgrader's gradebook.db in GRADES_DIR, and the diagnoses in its autograded/ notebooks",
     )
     parser.add_argument(
         "--low-score",
@@ -599,7 +674,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Write GRADES_DIR/report.html and print the summary; 2 when there is no gradebook to read."""
     try:
-        grader, results = load(args.grades_dir)
+        grader, results = _load_nbgrader(args.grades_dir) if args.nbgrader else load(args.grades_dir)
     except ReportInputError as exc:
         print(f"bpcourse report: {exc}", file=sys.stderr)
         return 2
@@ -616,4 +691,7 @@ def run(args: argparse.Namespace) -> int:
     print(summary_text(report))
     print()
     print(f"report: {out}")
+    if args.png is not None:
+        write_overview_png(report, args.png)
+        print(f"charts: {args.png}")
     return 0

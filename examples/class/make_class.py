@@ -1,4 +1,4 @@
-"""Write the sample class: six students' submissions of notebooks 01, 03 and 05.
+"""Write the sample class: six students' submissions of notebooks 01, 03 and 05, and two of notebook 09.
 
 Every submission starts from the student notebook (``notebooks/<id>.ipynb``) with
 each exercise filled in from the instructor's solution (``solutions/<id>.ipynb``,
@@ -32,7 +32,8 @@ SUBMITTED = HERE / "submitted"
 NB01 = "01_scalar_graphs"
 NB03 = "03_affine_and_activations"
 NB05 = "05_minibatches_and_training"
-ASSIGNMENTS = (NB01, NB03, NB05)
+NB09 = "09_modular_layers_and_digits"
+ASSIGNMENTS = (NB01, NB03, NB05, NB09)
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 
@@ -97,7 +98,7 @@ acts entry by entry, so its Jacobian is diagonal, and multiplying by it is the e
 
 STUDENTS: dict[str, dict[str, tuple[Stub | Edit | AddCell | Write, ...]]] = {
     # Everything right, and a written answer for the instructor to grade (the others leave theirs empty).
-    "ada": {NB01: (), NB03: (Write("written_delta_recurrence", ADA_WRITES),), NB05: ()},
+    "ada": {NB01: (), NB03: (Write("written_delta_recurrence", ADA_WRITES),), NB05: (), NB09: ()},
     # Partly done: exercises left as stubs, and one half right (δ1 without tanh's slope).
     "ben": {
         NB01: (Stub("central_difference"),),
@@ -126,6 +127,16 @@ STUDENTS: dict[str, dict[str, tuple[Stub | Edit | AddCell | Write, ...]]] = {
         # The single-example rule db = g carried over to a batch: not summed over the columns.
         # mlp_loss_and_grads calls affine_backward_batch, so its bias gradients are wrong too.
         NB05: (Edit("affine_backward_batch", "db = G.sum(axis=1, keepdims=True)", "db = G.copy()"),),
+        # A sigmoid that caches its input z where its output a belongs (its slope then comes from z),
+        # and weight decay's gradient written 2λW for the penalty λ/2 ‖W‖².
+        NB09: (
+            Edit("sigmoid_layer", "return A, A", "return A, Z"),
+            Edit(
+                "decayed_affine_layer",
+                'grads["W"] + self.weight_decay * self.params["W"]',
+                'grads["W"] + 2 * self.weight_decay * self.params["W"]',
+            ),
+        ),
     },
     # An endless loop in one graded function (a while loop that never moves on); the rest is right.
     "dee": {
@@ -193,12 +204,15 @@ def _is_exercise(cell: nbformat.NotebookNode) -> bool:
 
 
 def filled_in(solution_source: str) -> str:
-    """The solution cell as a student would write it: the delimiter lines removed."""
+    """The solution cell as a student would write it: the delimiter lines removed.
+
+    A cell may hold several regions (a class with two methods to write), each one pair.
+    """
     lines = solution_source.split("\n")
-    kept = [line for line in lines if line.strip() not in (BEGIN, END)]
-    if len(kept) != len(lines) - 2:
-        raise ClassError(f"a solution cell without exactly one {BEGIN} / {END} pair:\n{solution_source}")
-    return "\n".join(kept)
+    delimiters = [line.strip() for line in lines if line.strip() in (BEGIN, END)]
+    if not delimiters or delimiters != [BEGIN, END] * (len(delimiters) // 2):
+        raise ClassError(f"a solution cell whose {BEGIN} / {END} lines do not pair up:\n{solution_source}")
+    return "\n".join(line for line in lines if line.strip() not in (BEGIN, END))
 
 
 @functools.cache
