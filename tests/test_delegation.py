@@ -337,10 +337,16 @@ def _rest(module: str) -> str:
     return module.removeprefix("bpcourse.")
 
 
+def _fromlist(module: str) -> str:
+    """What ``__import__`` is asked for: an attribute a package has, so that it imports no submodule
+    (the registry, ``bpcourse.exercises``, is a package); a name a module lacks, otherwise."""
+    return "__name__" if module == "bpcourse.exercises" else "x"
+
+
 def _stashed(cheat: Cheat) -> tuple[str, str]:
     """Each engine object the body uses bound at the top of the cell, under an innocent name."""
     attrs = sorted(set(re.findall(r"piece\.(\w+)", cheat.body)))
-    top = f"_m = __import__('bpco' + 'urse.{_rest(cheat.module)}', fromlist=['__name__'])\n"
+    top = f"_m = __import__('bpco' + 'urse.{_rest(cheat.module)}', fromlist=[{_fromlist(cheat.module)!r}])\n"
     top += "".join(f"tool_{attr} = getattr(_m, '{attr}')\n" for attr in attrs) + "del _m\n"
     return top, re.sub(r"piece\.(\w+)", r"tool_\1", cheat.body)
 
@@ -353,8 +359,8 @@ WAYS = {
     # Nothing in the source names the engine: the module is found at call time.
     "hidden": lambda c: (
         "",
-        # fromlist names an attribute every module has: from a package it imports no submodule
-        f"\n    piece = __import__('bpco' + 'urse.{_rest(c.module)}', fromlist=['__name__']){c.body}",
+        f"\n    piece = __import__('bpco' + 'urse.{_rest(c.module)}', fromlist=[{_fromlist(c.module)!r}])"
+        + c.body,
     ),
     "stashed": _stashed,
 }
