@@ -63,6 +63,8 @@ WRITTEN_ANSWER = (
 BY_HAND_SCORE = 1.5  # what the instructor gives ada's written answer
 # The state of each student's written answer after autograde, before the score by hand.
 AFTER_AUTOGRADE: dict[str, tuple[float | None, float | None, bool]] = {}
+# What ``bpcourse report --nbgrader`` read of ada's written answer then.
+REPORTED_AFTER_AUTOGRADE: dict[str, dict] = {}
 TIMEOUT = 300  # seconds for one nbgrader command, far above its usual few seconds
 
 
@@ -238,6 +240,12 @@ def _grade_by_hand(course: Path) -> None:
     """
     from nbgrader.api import Gradebook
 
+    from bpcourse.grading.nbgrader_gradebook import results
+
+    for result in results(course)[1]:
+        REPORTED_AFTER_AUTOGRADE[result["student"]] = next(
+            e for e in result["exercises"] if e["exercise"] == WRITTEN
+        )
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}", COURSE_ID) as gradebook:
         for student in STUDENTS:
             grade = gradebook.find_grade(WRITTEN, ASSIGNMENT, ASSIGNMENT, student)
@@ -406,3 +414,19 @@ def test_release_feedback_reaches_the_student(lifecycle: dict[str, Path]) -> Non
         fetched[0].read_bytes()
         != (course / "feedback" / "ada" / ASSIGNMENT / f"{ASSIGNMENT}.html").read_bytes()
     )
+
+
+def test_the_class_report_from_nbgrader_shows_the_written_answer(lifecycle: dict[str, Path]) -> None:
+    """``bpcourse report --nbgrader``: ada's answer to grade by hand until it is, then with the score
+    given by hand, outside the totals either way."""
+    from bpcourse.grading.nbgrader_gradebook import results
+
+    before = REPORTED_AFTER_AUTOGRADE["ada"]
+    assert (before["status"], before["score"], before["max_score"]) == ("to grade by hand", None, 2.0)
+
+    _, found = results(lifecycle["course"])
+    by_student = {r["student"]: r for r in found}
+    (ada,) = [e for e in by_student["ada"]["exercises"] if e["exercise"] == WRITTEN]
+    assert (ada["score"], ada["max_score"], ada["status"]) == (BY_HAND_SCORE, 2.0, "partial")
+    scores = _gradebook_scores(lifecycle["course"])
+    assert by_student["ada"]["score"] == pytest.approx(sum(s for s, _ in scores["ada"].values()))
