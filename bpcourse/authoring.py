@@ -59,7 +59,9 @@ VOLATILE_CELL_METADATA = ("execution", "ExecuteTime", "collapsed", "scrolled", "
 TEST_ONLY_TAG_PREFIX = "nbval-"
 
 # Text that must never reach a student notebook.
-LEAKS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
+# "Rubric (instructor only)" heads the rubric of a written answer, which nbgrader clears with its cell.
+LEAKS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS",
+         "Rubric (instructor only)")  # fmt: skip
 
 
 class AuthoringError(RuntimeError):

@@ -139,6 +139,7 @@ def diagnoses(results: list[dict[str, Any]], width: int = 100) -> str:
     A classic mistake is shown by its diagnosis alone (what is wrong with the numbers
     is in the gradebook); outputs with the same message share a line.
     """
+    from bpcourse.exercises.written import BY_HAND
     from bpcourse.grading.gradebook import TAMPERING_LABEL, readable, tampering
 
     lines = [
@@ -150,7 +151,7 @@ def diagnoses(results: list[dict[str, Any]], width: int = 100) -> str:
         for problem in r["problems"]:
             lines += _wrapped(f"{where} notebook: {readable(problem)}", width)
         for e in r["exercises"]:
-            if e["status"] in ("passed", "not implemented"):
+            if e["status"] in ("passed", "not implemented", BY_HAND):
                 continue
             by_message: dict[str, list[str]] = {}
             for line in e["lines"]:

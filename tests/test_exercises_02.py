@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from helpers import assert_fails_with, assert_full_points, assert_not_implemented, judging, stub
+from helpers import assert_fails_with, assert_full_points, assert_not_implemented, coded, judging, stub
 
 from bpcourse import minigraph
-from bpcourse.exercises import by_notebook, get, judge
+from bpcourse.exercises import get, judge
 from bpcourse.exercises import merges_and_traversal as mt
 from bpcourse.exercises.core import LearnerRaised
 from bpcourse.graph import is_topological_order
@@ -70,9 +70,9 @@ def residual_backward(u: np.ndarray, J_F: np.ndarray) -> np.ndarray:
 
 
 def test_the_notebook_has_these_four_exercises() -> None:
-    names = [e.name for e in by_notebook(NOTEBOOK)]
+    names = [e.name for e in coded(NOTEBOOK)]
     assert names == ["practice_grads", "topological_order", "backward", "residual_backward"]
-    for exercise in by_notebook(NOTEBOOK):
+    for exercise in coded(NOTEBOOK):
         assert 1 <= exercise.points <= 3
 
 

@@ -29,6 +29,7 @@ from helpers import (
     assert_no_number_shown,
     assert_not_implemented,
     assert_written_from_steps,
+    coded,
     judging,
     mistakes_inside,
     steps_left_out,
@@ -37,7 +38,7 @@ from helpers import (
 )
 
 from bpcourse.check import verdict
-from bpcourse.exercises import by_notebook, get
+from bpcourse.exercises import get
 from bpcourse.exercises.affine_and_activations import AFFINE_RELU_STEPS as AFFINE_RELU
 from bpcourse.exercises.affine_and_activations import TWO_LAYER_STEPS as TWO_LAYER
 from bpcourse.exercises.core import LearnerRaised, draw_checked_inputs, judge
@@ -236,7 +237,7 @@ def _inside_id(mistake: Mistake) -> str:
 
 # -- the registry ----------------------------------------------------------------------------------
 def test_the_notebook_registers_its_six_exercises_in_order():
-    names = [e.name for e in by_notebook(NOTEBOOK)]
+    names = [e.name for e in coded(NOTEBOOK)]
     assert names == list(CORRECT)
 
 

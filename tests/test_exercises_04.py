@@ -25,6 +25,7 @@ from helpers import (
     assert_no_number_shown,
     assert_not_implemented,
     by_exercise,
+    coded,
     grade_notebook,
     judging,
     mistakes_inside,
@@ -35,7 +36,7 @@ from helpers import (
 from helpers import Mistake as BaseMistake
 
 from bpcourse.check import verdict
-from bpcourse.exercises import by_notebook, get
+from bpcourse.exercises import get
 from bpcourse.exercises.core import GradingStop, MissingFunction, draw_checked_inputs, judge
 from bpcourse.exercises.softmax_cross_entropy import CE_STEPS, LARGE
 
@@ -191,7 +192,7 @@ def _id(mistake: Mistake) -> str:
 
 # -- the registry ----------------------------------------------------------------------------------
 def test_the_notebook_registers_its_three_exercises_in_order():
-    exercises = by_notebook(NOTEBOOK)
+    exercises = coded(NOTEBOOK)
     assert [e.name for e in exercises] == list(CORRECT)
     assert [e.points for e in exercises] == [2, 3, 2]
 
@@ -425,7 +426,7 @@ NAIVE = "def softmax(z):\n    e = np.exp(z)\n    return e / e.sum(axis=0, keepdi
 
 
 def test_the_sandbox_grades_correct_solutions_with_full_marks_and_carries_nan_back(tmp_path):
-    full = sum(e.points for e in by_notebook(NOTEBOOK))
+    full = sum(e.points for e in coded(NOTEBOOK))
     assert_full_marks(grade_notebook(tmp_path / "a.ipynb", NOTEBOOK, SOURCES, seed=3), full)
 
     naive = {**SOURCES, "softmax": NAIVE}

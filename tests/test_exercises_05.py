@@ -33,6 +33,7 @@ from helpers import (
     assert_not_implemented,
     assert_written_from_steps,
     by_exercise,
+    coded,
     grade_notebook,
     judging,
     lines_text,
@@ -48,7 +49,7 @@ from test_exercises_04 import MISTAKES as MISTAKES_04
 from test_exercises_04 import NOTEBOOK as NOTEBOOK_04
 
 from bpcourse.check import verdict
-from bpcourse.exercises import by_notebook, get
+from bpcourse.exercises import get
 from bpcourse.exercises.core import draw_checked_inputs
 from bpcourse.exercises.minibatches_and_training import MLP_STEPS as MLP_WHOLE
 from bpcourse.exercises.minibatches_and_training import SOFTMAX_CE_BATCH_STEPS as SOFTMAX_CE_BATCH_WHOLE
@@ -321,7 +322,7 @@ def _inside_id(mistake: Mistake) -> str:
 
 # -- the registry -----------------------------------------------------------------------------------
 def test_the_notebook_registers_its_three_exercises_in_order_with_their_points():
-    exercises = by_notebook(NOTEBOOK)
+    exercises = coded(NOTEBOOK)
     assert [e.name for e in exercises] == list(CORRECT)
     assert [e.points for e in exercises] == [3, 2, 4]
 

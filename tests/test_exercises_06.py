@@ -33,6 +33,7 @@ from helpers import (
     assert_no_number_shown,
     assert_not_implemented,
     by_exercise,
+    coded,
     grade_notebook,
     judging,
     lines_text,
@@ -46,7 +47,7 @@ from test_exercises_03 import affine_backward as affine_backward_03
 from test_exercises_03 import tanh_backward as tanh_backward_03
 
 from bpcourse.check import verdict
-from bpcourse.exercises import by_notebook, get
+from bpcourse.exercises import get
 from bpcourse.exercises import vanishing_and_exploding as module
 from bpcourse.exercises.core import call_directly, draw_checked_inputs, judge
 from bpcourse.exercises.vanishing_and_exploding import RESIDUAL_STEPS as RESIDUAL_WHOLE
@@ -285,7 +286,7 @@ def _inside_id(mistake: Mistake) -> str:
 
 # -- the registry -----------------------------------------------------------------------------------
 def test_the_notebook_registers_its_three_exercises_in_order_with_their_points():
-    exercises = by_notebook(NOTEBOOK)
+    exercises = coded(NOTEBOOK)
     assert [e.name for e in exercises] == list(CORRECT)
     assert [e.points for e in exercises] == [3, 2, 3]
 

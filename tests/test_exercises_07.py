@@ -30,6 +30,7 @@ from helpers import (
     assert_no_number_shown,
     assert_not_implemented,
     by_exercise,
+    coded,
     grade_notebook,
     judging,
     lines_text,
@@ -37,7 +38,7 @@ from helpers import (
     with_nan,
 )
 
-from bpcourse.exercises import by_notebook, get
+from bpcourse.exercises import get
 from bpcourse.exercises.core import draw_checked_inputs
 from bpcourse.forward import jacobian_by_jvp
 from bpcourse.grading.wire import Decoder, Encoder, state_after_call, write_back
@@ -398,7 +399,7 @@ def _id(mistake: Mistake) -> str:
 
 # -- the registry -----------------------------------------------------------------------------------
 def test_the_notebook_registers_its_four_exercises_in_order_with_their_points():
-    exercises = by_notebook(NOTEBOOK)
+    exercises = coded(NOTEBOOK)
     assert [e.name for e in exercises] == list(CORRECT)
     assert [e.points for e in exercises] == [2, 2, 2, 3]
 

@@ -49,6 +49,8 @@ CORRECT = {
         "    return dL_dv * y, dL_dv * 1 + dL_dv * x"
     ),
     "central_difference": "def central_difference(f, x, h=1e-5):\n    return (f(x + h) - f(x - h)) / (2 * h)",
+    "why_mul_scales": "def why_mul_scales():\n    return 2",
+    "why_step_not_tiny": 'def why_step_not_tiny():\n    return "d"',
 }
 
 

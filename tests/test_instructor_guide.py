@@ -43,7 +43,7 @@ def test_the_local_trial_runs_as_written(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     text = (tmp_path / "ag" / "results" / "results.json").read_text(encoding="utf-8")
-    assert json.loads(text)["score"] == 8  # ada: full marks on notebook 01
+    assert json.loads(text)["score"] == 10  # ada: full marks on notebook 01
     assert done.stdout.endswith(text)  # what the last command shows
     assert list(scratch.iterdir()) == []  # run_autograder removed its temporary folder
 

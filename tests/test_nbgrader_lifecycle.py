@@ -9,11 +9,18 @@ taken at the activation a where it belongs at z). The instructor collects,
 autogrades, generates and releases feedback, which a student fetches, and
 exports the grades.
 
+The notebook has a written answer (a Markdown cell nbgrader grades by hand).
+ada writes one, ben does not. Autograde leaves it needing manual grading; the
+instructor then scores ada's answer by hand through nbgrader's gradebook (the
+database formgrader writes to), before feedback and the export.
+
 Checked: nbgrader's gradebook and ``bpcourse grade`` on the collected
 ``submitted/`` folder give the same points per student and per exercise; the
 correct student gets full marks and the other partial credit; ``grades.csv``
-lists both; and the feedback a student receives shows neither the hidden tests
-nor the instructor's solution code.
+lists both, with the score given by hand in ada's total; ``bpcourse grade``
+reports the written answer as to be graded by hand with its points; and the
+feedback a student receives shows neither the hidden tests, nor the
+instructor's solution code, nor the rubric of the written answer.
 """
 
 from __future__ import annotations
@@ -47,6 +54,17 @@ MISTAKES = {
     ),
 }
 STUDENTS = {"ada": "correct", "ben": "mistakes"}
+WRITTEN = "written_delta_recurrence"  # the notebook's written answer, graded by hand
+WRITTEN_ANSWER = (
+    "Each entry of a1 reaches every entry of z2, weighted by a column of W2, and the chain rule adds "
+    "those paths: that sum is the transpose of W2 times delta2. The activation acts entry by entry, "
+    "so its Jacobian is diagonal: an elementwise product."
+)
+BY_HAND_SCORE = 1.5  # what the instructor gives ada's written answer
+# The state of each student's written answer after autograde, before the score by hand.
+AFTER_AUTOGRADE: dict[str, tuple[float | None, float | None, bool]] = {}
+# What ``bpcourse report --nbgrader`` read of ada's written answer then.
+REPORTED_AFTER_AUTOGRADE: dict[str, dict] = {}
 TIMEOUT = 300  # seconds for one nbgrader command, far above its usual few seconds
 
 
@@ -183,7 +201,8 @@ def lifecycle(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         nbformat.read(str(ROOT / "solutions" / NOTEBOOK), as_version=4), "solution"
     )
     solutions = {grade_id: _without_markers(source) for grade_id, source in instructor_cells.items()}
-    answers = {"correct": solutions, "mistakes": {**solutions, **MISTAKES}}
+    solutions[WRITTEN] = WRITTEN_ANSWER  # ada writes the answer; ben leaves the cell as handed out
+    answers = {"correct": solutions, "mistakes": {**_without(solutions, WRITTEN), **MISTAKES}}
     for student, home in homes.items():
         _answer(home / ASSIGNMENT / NOTEBOOK, answers[STUDENTS[student]])
     # All students run as this one system user: --student names them (otherwise nbgrader
@@ -197,6 +216,7 @@ def lifecycle(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
     _finish(_start(course, instructor, "collect", ASSIGNMENT))
     _finish(_start(course, instructor, "autograde", ASSIGNMENT))
+    _grade_by_hand(course)
     _finish(_start(course, instructor, "generate_feedback", ASSIGNMENT))
     export = _start(course, instructor, "export")  # grades.csv in the course folder, meanwhile:
     try:
@@ -206,6 +226,43 @@ def lifecycle(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     finally:
         _finish(export)
     return {"course": course, "exchange": exchange, **{f"home:{s}": h for s, h in homes.items()}}
+
+
+def _without(sources: dict[str, str], grade_id: str) -> dict[str, str]:
+    return {key: value for key, value in sources.items() if key != grade_id}
+
+
+def _grade_by_hand(course: Path) -> None:
+    """What an instructor does in formgrader: score ada's written answer, leave ben's for later.
+
+    Formgrader's API (``GradeHandler.put``) writes the manual score into the grade's row of
+    nbgrader's gradebook and clears its flag; this does the same through ``nbgrader.api.Gradebook``.
+    """
+    from nbgrader.api import Gradebook
+
+    from bpcourse.grading.nbgrader_gradebook import results
+
+    for result in results(course)[1]:
+        REPORTED_AFTER_AUTOGRADE[result["student"]] = next(
+            e for e in result["exercises"] if e["exercise"] == WRITTEN
+        )
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", COURSE_ID) as gradebook:
+        for student in STUDENTS:
+            grade = gradebook.find_grade(WRITTEN, ASSIGNMENT, ASSIGNMENT, student)
+            AFTER_AUTOGRADE[student] = (grade.auto_score, grade.manual_score, grade.needs_manual_grade)
+        grade = gradebook.find_grade(WRITTEN, ASSIGNMENT, ASSIGNMENT, "ada")
+        grade.manual_score = BY_HAND_SCORE
+        grade.needs_manual_grade = False
+        gradebook.db.commit()
+
+
+def _written_grade(course: Path, student: str) -> tuple[float, float, bool]:
+    """(score, max_score, still needs grading by hand) of a student's written answer in nbgrader."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", COURSE_ID) as gradebook:
+        grade = gradebook.find_grade(WRITTEN, ASSIGNMENT, ASSIGNMENT, student)
+        return float(grade.score), float(grade.max_score), bool(grade.needs_manual_grade)
 
 
 def _gradebook_scores(course: Path) -> dict[str, dict[str, tuple[float, float]]]:
@@ -241,9 +298,15 @@ def test_gradebook_agrees_with_bpcourse_grade(lifecycle: dict[str, Path], tmp_pa
     run = grade_class(discover([course / "submitted"]), tmp_path / "grades", seed=3, progress=None)
     assert not run.failed
     by_bpcourse = {
-        r["student"]: {e["exercise"]: (e["score"], e["max_score"]) for e in r["exercises"]}
+        r["student"]: {
+            e["exercise"]: (e["score"], e["max_score"]) for e in r["exercises"] if e["exercise"] != WRITTEN
+        }
         for r in run.results
     }
+    for result in run.results:  # never scored by the grader: its points wait for a person
+        (written,) = [e for e in result["exercises"] if e["exercise"] == WRITTEN]
+        assert (written["status"], written["score"], written["max_score"]) == ("to grade by hand", None, 2)
+        assert written["lines"][0]["ok"] is (result["student"] == "ada")
 
     assert set(by_bpcourse) == set(by_nbgrader) == set(STUDENTS)
     for student, expected in by_nbgrader.items():
@@ -262,6 +325,14 @@ def test_gradebook_agrees_with_bpcourse_grade(lifecycle: dict[str, Path], tmp_pa
     assert 0 < mistakes["affine_backward"][0] < mistakes["affine_backward"][1]
 
 
+def test_autograde_leaves_the_written_answer_to_be_graded_by_hand(lifecycle: dict[str, Path]) -> None:
+    """Autograde gives ada's written answer no score and flags it for grading by hand; the score then
+    given by hand counts. An answer cell left as handed out (ben's) nbgrader itself scores 0."""
+    assert AFTER_AUTOGRADE["ada"] == (None, None, True)
+    assert AFTER_AUTOGRADE["ben"] == (0.0, None, False)
+    assert _written_grade(lifecycle["course"], "ada") == (BY_HAND_SCORE, 2.0, False)
+
+
 def test_export_lists_both_students(lifecycle: dict[str, Path]) -> None:
     course = lifecycle["course"]
     with open(course / "grades.csv", newline="", encoding="utf-8") as handle:
@@ -269,9 +340,16 @@ def test_export_lists_both_students(lifecycle: dict[str, Path]) -> None:
     assert set(rows) == set(STUDENTS)
     scores = _gradebook_scores(course)
     for student, row in rows.items():
-        assert float(row["raw_score"]) == pytest.approx(sum(s for s, _ in scores[student].values()))
-        assert float(row["max_score"]) == pytest.approx(sum(m for _, m in scores[student].values()))
-    assert float(rows["ada"]["score"]) == float(rows["ada"]["max_score"])
+        written, written_max, _ = _written_grade(course, student)
+        automatic = sum(s for s, _ in scores[student].values())
+        assert float(row["raw_score"]) == pytest.approx(automatic + written)
+        assert float(row["max_score"]) == pytest.approx(
+            sum(m for _, m in scores[student].values()) + written_max
+        )
+    # ada: every check passed, and the score given by hand to her written answer is in the export
+    automatic = sum(s for s, _ in scores["ada"].values())
+    assert float(rows["ada"]["score"]) == pytest.approx(automatic + BY_HAND_SCORE)
+    assert float(rows["ada"]["score"]) == float(rows["ada"]["max_score"]) - (2 - BY_HAND_SCORE)
     assert 0 < float(rows["ben"]["score"]) < float(rows["ben"]["max_score"])
 
 
@@ -307,14 +385,16 @@ def test_feedback_shows_no_hidden_tests_and_no_solutions(lifecycle: dict[str, Pa
         text = pages[student] = _visible_text(page)
         # The page is this student's graded notebook: their total, the test cells' visible
         # check(...) lines and the points each earned.
-        total = sum(score for score, _ in scores[student].values())
-        maximum = sum(max_score for _, max_score in scores[student].values())
+        written, written_max, _ = _written_grade(course, student)
+        total = sum(score for score, _ in scores[student].values()) + written
+        maximum = sum(max_score for _, max_score in scores[student].values()) + written_max
         assert f"{ASSIGNMENT} (Score: {total:.1f} / {maximum:.1f})" in text, student
         assert "check(affine_backward)" in text and "check(two_layer_mse_grads)" in text
         for marker in ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "BEGIN SOLUTION", "END SOLUTION"):
             assert marker not in page and marker not in text, (student, marker)
         for line in hidden:
             assert line not in text, (student, line)
+        assert "Rubric" not in text and "No point for the formula alone" not in text, student
 
     assert "return x @ g.T, g, W.T @ g" in pages["ben"]  # his own answer is there...
     assert "dW = g @ x.T" in pages["ada"]  # (as is ada's, the instructor's code, which she wrote)
@@ -334,3 +414,19 @@ def test_release_feedback_reaches_the_student(lifecycle: dict[str, Path]) -> Non
         fetched[0].read_bytes()
         != (course / "feedback" / "ada" / ASSIGNMENT / f"{ASSIGNMENT}.html").read_bytes()
     )
+
+
+def test_the_class_report_from_nbgrader_shows_the_written_answer(lifecycle: dict[str, Path]) -> None:
+    """``bpcourse report --nbgrader``: ada's answer to grade by hand until it is, then with the score
+    given by hand, outside the totals either way."""
+    from bpcourse.grading.nbgrader_gradebook import results
+
+    before = REPORTED_AFTER_AUTOGRADE["ada"]
+    assert (before["status"], before["score"], before["max_score"]) == ("to grade by hand", None, 2.0)
+
+    _, found = results(lifecycle["course"])
+    by_student = {r["student"]: r for r in found}
+    (ada,) = [e for e in by_student["ada"]["exercises"] if e["exercise"] == WRITTEN]
+    assert (ada["score"], ada["max_score"], ada["status"]) == (BY_HAND_SCORE, 2.0, "partial")
+    scores = _gradebook_scores(lifecycle["course"])
+    assert by_student["ada"]["score"] == pytest.approx(sum(s for s, _ in scores["ada"].values()))

@@ -39,6 +39,7 @@ from IPython.core.inputtransformer2 import TransformerManager
 import bpcourse.exercises
 from bpcourse.authoring import NOTEBOOK_GLOB
 from bpcourse.exercises import REGISTRY
+from bpcourse.exercises.prediction import Prediction
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = sorted((ROOT / "solutions").glob(NOTEBOOK_GLOB))
@@ -65,6 +66,8 @@ ALLOWED = {
     "e / e.sum(axis=0, keepdims=True)": "softmax's definition; the exercise is its shift",
     "inputs.append(layer.forward(inputs[-1]))": "layers run forward, keeping their outputs",
     "dL_dL * 2 * v": "2v as a product: a form too common to be an answer",
+    "X - X.mean(axis=1, keepdims=True)": "centering over the batch: notebook 00's prerequisite, "
+    "a forward step of batch normalization in notebook 10",
     "X.mean(axis=1, keepdims=True)": "batch norm's mean over the batch: the forward pass the exercise states",
 }
 
@@ -260,6 +263,10 @@ def test_every_exercise_has_key_expressions(keys: Keys) -> None:
     graded = {name for _, name in REGISTRY}
     too_small = {"add_backward", "mul_backward", "exp_backward", "sub_backward", "jacobian_forward_mode"}
     too_small |= {"jacobian_reverse_mode", "backward", "topological_order"}
+    # A prediction's answer is a constant ("b", 21, (3, 5)): see the tests of predictions below.
+    # center_features' answer is allowed (ALLOWED): notebook 10 centers a batch in a demonstration.
+    too_small |= {"center_features"}
+    too_small |= {name for (_, name), exercise in REGISTRY.items() if isinstance(exercise.judge, Prediction)}
     assert graded - covered <= too_small, sorted(graded - covered - too_small)
 
 
@@ -344,3 +351,95 @@ def test_the_code_patterns_catch_the_lines_diagnoses_once_gave() -> None:
     assert not any(
         re.search(pattern, "dW = g xᵀ, shape (m, n); ∂L/∂b = Σ_k g_k") for pattern in CODE.values()
     )
+
+
+# -- predictions: the answer is a constant, its explanation is shown only after it -----------------------
+PREDICTIONS = {key: e.judge for key, e in REGISTRY.items() if isinstance(e.judge, Prediction)}
+
+
+def _cells(path: Path) -> list[dict]:
+    return json.loads(path.read_text(encoding="utf-8"))["cells"]
+
+
+def _text(cell: dict) -> str:
+    """A cell's source and every text it shows (outputs included)."""
+    parts = ["".join(cell["source"])]
+    for output in cell.get("outputs", []):
+        parts.append("".join(output.get("text", "")))
+        parts += ["".join(v) for v in output.get("data", {}).values() if isinstance(v, str | list)]
+    return "\n".join(parts)
+
+
+def test_the_predictions_are_found() -> None:
+    assert len(PREDICTIONS) >= 20
+    assert {notebook[:2] for notebook, _ in PREDICTIONS} == {f"0{i}" for i in range(8)}
+
+
+@pytest.mark.parametrize("path", STUDENTS, ids=[p.stem for p in STUDENTS])
+def test_no_explanation_of_a_prediction_in_a_student_notebook(path: Path) -> None:
+    """The sentence a right prediction earns is in no cell, source or output, of any student notebook."""
+    texts = [_text(cell) for cell in _cells(path)]
+    found = [
+        f"{path.name}, cell {index}: the explanation of {name}"
+        for (_, name), prediction in PREDICTIONS.items()
+        for index, text in enumerate(texts)
+        if prediction.explanation in text
+    ]
+    assert not found, found
+
+
+@pytest.mark.parametrize("path", STUDENTS, ids=[p.stem for p in STUDENTS])
+def test_no_demonstration_shows_the_answer_of_a_prediction(path: Path) -> None:
+    """Outside its own solution and self-check cells, no cell calls a prediction's function (a demo
+    printing it would print the right choice), and the student's function body is the stub."""
+    names = {name for notebook, name in PREDICTIONS if notebook == path.stem}
+    found = []
+    for index, cell in enumerate(_cells(path)):
+        if cell["cell_type"] != "code":
+            continue
+        grade_id = cell["metadata"].get("nbgrader", {}).get("grade_id", "")
+        source = "".join(cell["source"])
+        if grade_id in names:
+            if "raise NotImplementedError()" not in source or "return" in source:
+                found.append(f"cell {index}: {grade_id} is not a stub")
+            continue
+        for call in ast.walk(ast.parse(TransformerManager().transform_cell(source))):
+            if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id in names:
+                if grade_id != f"check_{call.func.id}" or "grade(" in source:
+                    found.append(f"cell {index}: calls {call.func.id}")
+            if isinstance(call, ast.Name) and call.id in names and grade_id != f"check_{call.id}":
+                found.append(f"cell {index}: uses {call.id}")
+    assert not found, found
+
+
+def test_the_scan_for_explanations_finds_one(tmp_path: Path) -> None:
+    """A test of the tests: a stored check output holding an explanation, and a demo printing a
+    prediction, are both found."""
+    (notebook, name), prediction = next(iter(PREDICTIONS.items()))
+    cells = [
+        {"cell_type": "code", "source": f"print({name}())", "metadata": {}, "outputs": []},
+        {"cell_type": "code", "source": "x = 1", "metadata": {},
+         "outputs": [{"output_type": "stream", "text": ["answer: " + prediction.explanation]}]},
+    ]  # fmt: skip
+    path = tmp_path / f"{notebook}.ipynb"
+    path.write_text(json.dumps({"cells": cells}), encoding="utf-8")
+    with pytest.raises(AssertionError, match="explanation"):
+        test_no_explanation_of_a_prediction_in_a_student_notebook(path)
+    with pytest.raises(AssertionError, match=f"calls {name}"):
+        test_no_demonstration_shows_the_answer_of_a_prediction(path)
+
+
+@pytest.mark.parametrize("path", STUDENTS, ids=[p.stem for p in STUDENTS])
+def test_no_rubric_of_a_written_answer_in_a_student_notebook(path: Path) -> None:
+    solutions = {p.stem: p for p in SOLUTIONS}
+    rubrics = [
+        "".join(cell["source"])
+        for cell in _cells(solutions[path.stem])
+        if cell["cell_type"] == "markdown" and cell["metadata"].get("nbgrader", {}).get("grade")
+    ]
+    student = "\n".join(_text(cell) for cell in _cells(path))
+    assert "Rubric" not in student
+    for rubric in rubrics:
+        for line in rubric.splitlines():
+            if len(line) > 40:
+                assert line not in student, line

@@ -30,6 +30,7 @@ from nbclient import NotebookClient
 
 from bpcourse.authoring import NOTEBOOK_GLOB, generate, kernel_of_this_python, normalize
 from bpcourse.exercises import by_notebook
+from bpcourse.exercises.written import written_by_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = sorted((ROOT / "solutions").glob(NOTEBOOK_GLOB))
@@ -258,12 +259,38 @@ def _defines(source: str) -> set[str]:
     }
 
 
+def _is_written(cell: Any) -> bool:
+    """A manually graded answer: a Markdown cell that is both a solution and a grade cell."""
+    meta = _nbgrader(cell)
+    return cell.cell_type == "markdown" and bool(meta.get("solution")) and bool(meta.get("grade"))
+
+
+def written_problems(notebook: Any, path: Path) -> list[str]:
+    """The written answers of the notebook are exactly those of the registry, each with its points,
+    unlocked, and with a rubric that nbgrader clears from the student version."""
+    problems = []
+    found = {_nbgrader(c)["grade_id"]: (i, c) for i, c in enumerate(notebook.cells) if _is_written(c)}
+    expected = {answer.grade_id: answer for answer in written_by_notebook(path.stem)}
+    if set(found) != set(expected):
+        problems.append(f"{path.stem}: written answers {sorted(found)}, the registry says {sorted(expected)}")
+    for grade_id, (index, cell) in found.items():
+        where = _where(path, index, cell)
+        points = _nbgrader(cell).get("points")
+        if grade_id in expected and (points is None or float(points) != float(expected[grade_id].points)):
+            problems.append(f"{where}: points {points}, the registry says {expected[grade_id].points}")
+        if _nbgrader(cell).get("locked"):
+            problems.append(f"{where}: a written answer must be unlocked, the learner writes in it")
+        if "Rubric (instructor only)" not in cell.source:
+            problems.append(f"{where}: no rubric (a paragraph headed 'Rubric (instructor only)')")
+    return problems
+
+
 def structure_problems(path: Path) -> list[str]:
     """Everything in ``path`` that breaks solutions/AUTHORING.md or disagrees with the registry."""
     notebook = _read(path)
     stem = path.stem
     exercises = {exercise.name: exercise for exercise in by_notebook(stem)}
-    problems = []
+    problems = written_problems(notebook, path)
 
     grade_ids = [_nbgrader(cell).get("grade_id") for cell in notebook.cells if _nbgrader(cell)]
     duplicates = sorted({gid for gid in grade_ids if grade_ids.count(gid) > 1})
@@ -274,11 +301,12 @@ def structure_problems(path: Path) -> list[str]:
         meta = _nbgrader(cell)
         if meta and meta.get("schema_version") != 3:
             problems.append(f"{_where(path, index, cell)}: nbgrader schema_version should be 3")
-        if cell.cell_type == "markdown" and not meta.get("locked"):
+        if cell.cell_type == "markdown" and not meta.get("locked") and not _is_written(cell):
             problems.append(f"{_where(path, index, cell)}: markdown cell is not locked")
 
-    solutions = [(i, c) for i, c in enumerate(notebook.cells) if _nbgrader(c).get("solution")]
-    tests = [(i, c) for i, c in enumerate(notebook.cells) if _nbgrader(c).get("grade")]
+    cells = [(i, c) for i, c in enumerate(notebook.cells) if not _is_written(c)]
+    solutions = [(i, c) for i, c in cells if _nbgrader(c).get("solution")]
+    tests = [(i, c) for i, c in cells if _nbgrader(c).get("grade")]
     for index, cell in solutions:
         name = _nbgrader(cell)["grade_id"]
         if name not in exercises:
@@ -329,6 +357,25 @@ def test_solution_notebook_matches_the_registry(path: Path) -> None:
     assert not problems, "\n".join(problems)
 
 
+def test_a_written_answer_without_its_rubric_points_or_registry_entry_is_found(tmp_path: Path) -> None:
+    """A test of the structure test: each way a written answer can go wrong is reported."""
+    source = json.loads((ROOT / "solutions" / "02_merges_and_traversal.ipynb").read_text(encoding="utf-8"))
+    (index,) = [i for i, c in enumerate(source["cells"]) if c["id"] == "written-sum-at-merges"]
+    cell = source["cells"][index]
+    cell["source"] = ["An answer, but no rubric."]
+    cell["metadata"]["nbgrader"].update(points=3, locked=True)
+    extra = json.loads(json.dumps(cell))
+    extra["metadata"]["nbgrader"]["grade_id"] = "written_not_registered"
+    extra["id"] = "written-not-registered"
+    source["cells"].insert(index + 1, extra)
+    path = tmp_path / "02_merges_and_traversal.ipynb"
+    path.write_text(json.dumps(source), encoding="utf-8")
+    found = "\n".join(structure_problems(path))
+    assert "the registry says ['written_sum_at_merges']" in found
+    assert "points 3, the registry says 2" in found
+    assert "must be unlocked" in found and "no rubric" in found
+
+
 # -- 4. the stored outputs of the solutions show the checks passing -----------------------------------
 STATUSES = ("passed", "partial", "failed", "not implemented", "error", "missing", "delegated")
 
@@ -359,7 +406,7 @@ def output_problems(path: Path) -> list[str]:
                     f"{_where(path, index, cell)}: stored error {output.get('ename')}: {output.get('evalue')}"
                 )
         meta = _nbgrader(cell)
-        if not meta.get("grade"):
+        if not meta.get("grade") or _is_written(cell):
             continue
         if not outputs:
             problems.append(f"{_where(path, index, cell)}: no stored output (run the notebook and save it)")

@@ -118,7 +118,7 @@ def test_summary_lists_the_students_who_may_need_help(reported):
     _, summary, _ = reported
     helped = summary.split("Students who may need help:")[1].splitlines()
     names = [ln.split(":")[0].strip() for ln in helped if ln.startswith("  ")]
-    assert names == ["cam"]  # a timeout and a missing exercise; 5/8 is above 60%
+    assert names == ["cam"]  # a timeout and a missing exercise; 7/10 is above 60%
     assert "1 missing, 1 timed out" in summary
 
 
@@ -143,8 +143,8 @@ def test_the_charts_hold_the_gradebooks_counts(grades):
     # the histogram of notebook 01's scores counts the four students
     hist = score_figure(report).axes[0]
     heights = {round(p.get_x() + p.get_width() / 2): p.get_height() for p in hist.patches}
-    assert {k: v for k, v in heights.items() if v} == {5: 1, 7: 2, 8: 1}  # cam; bob, dan; amy
-    assert "points out of 8" in hist.get_xlabel()
+    assert {k: v for k, v in heights.items() if v} == {7: 1, 9: 2, 10: 1}  # cam; bob, dan; amy
+    assert "points out of 10" in hist.get_xlabel()
 
 
 def test_the_html_embeds_its_figures_and_names_the_students(reported):
@@ -167,10 +167,10 @@ def test_the_html_embeds_its_figures_and_names_the_students(reported):
 
 def test_thresholds_change_who_is_listed(grades, tmp_path, capsys):
     shutil.copy(grades / "gradebook.json", tmp_path / "gradebook.json")  # the class's report stays as it is
-    assert main(["report", str(tmp_path), "--low-score", "90", "--many-problems", "5"]) == 0
+    assert main(["report", str(tmp_path), "--low-score", "95", "--many-problems", "5"]) == 0
     helped = capsys.readouterr().out.split("Students who may need help:")[1]
     names = [ln.split(":")[0].strip() for ln in helped.splitlines() if ln.startswith("  ")]
-    assert sorted(names) == ["bob", "cam", "dan"]  # 7/8, 5/8, 7/8 are below 90%; amy has 8/8
+    assert sorted(names) == ["bob", "cam", "dan"]  # 9/10, 7/10, 9/10 are below 95%; amy has 10/10
 
 
 def test_a_missing_notebook_counts_as_missing_work(grades, tmp_path, capsys):

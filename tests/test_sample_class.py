@@ -22,6 +22,7 @@ import pytest
 from bpcourse import sample_class
 from bpcourse.cli import main
 from bpcourse.exercises import by_notebook
+from bpcourse.exercises.written import BY_HAND, written_by_notebook
 from bpcourse.grading.gradebook import read_gradebook
 from bpcourse.grading.runner import grade_class
 from bpcourse.grading.sandbox import Limits
@@ -37,6 +38,9 @@ SUBMISSIONS = [(s, nb) for s in STUDENTS for nb in NOTEBOOKS] + [
     (s, nb) for s in ("ada", "cai") for nb in (NB08, NB09)
 ]
 FULL = {nb: sum(e.points for e in by_notebook(nb)) for nb in (*NOTEBOOKS, NB08, NB09)}
+ROWS = {
+    nb: len(by_notebook(nb)) + len(written_by_notebook(nb)) for nb in (*NOTEBOOKS, NB08, NB09)
+}  # written answers too
 LIMITS = Limits(cell_seconds=20, call_seconds=3)
 
 
@@ -83,14 +87,16 @@ def row(rows, student, notebook, exercise):
 
 
 def others_pass(rows, student, but):
-    """Every exercise of ``student`` not in ``but`` has full marks."""
-    rest = [r for r in rows if r["student"] == student and r["exercise"] not in but]
+    """Every exercise of ``student`` not in ``but`` has full marks (written answers wait, graded by hand)."""
+    rest = [
+        r for r in rows if r["student"] == student and r["exercise"] not in but and r["status"] != BY_HAND
+    ]
     return all(float(r["score"]) == float(r["max_score"]) for r in rest) and rest
 
 
 def test_one_gradebook_row_per_student_and_exercise(graded):
     out, rows, _ = graded
-    assert len(rows) == sum(len(by_notebook(nb)) for _, nb in SUBMISSIONS)
+    assert len(rows) == sum(ROWS[nb] for _, nb in SUBMISSIONS)
     assert sorted({r["student"] for r in rows}) == list(STUDENTS)
     for student in STUDENTS:
         assert (out / "feedback" / f"{student}.md").stat().st_size > 0
@@ -116,6 +122,7 @@ def test_ben_is_partly_done(graded):
 
 
 CAI = {
+    (NOTEBOOKS[0], "why_mul_scales"): ["answer:", "it depends on the other factor"],
     (NOTEBOOKS[0], "worked_example_grads"): ["dL_dy:", "its gradient is the SUM of both contributions"],
     (NOTEBOOKS[1], "affine_backward"): ["dW:", "(transposed?)", "the transpose of dW"],
     (NOTEBOOKS[1], "relu_backward"): ["the mask comes from the wrong array"],
@@ -139,6 +146,18 @@ def test_cai_classic_mistakes_are_diagnosed_by_name(graded):
         for phrase in phrases:
             assert phrase in found["diagnosis"], (name, found["diagnosis"])
     assert others_pass(rows, "cai", {name for _, name in CAI})
+
+
+def test_written_answers_wait_to_be_graded_by_hand_with_their_points(graded):
+    """ada wrote notebook 03's written answer, the others left it empty: none is scored 0 or full."""
+    out, rows, _ = graded
+    for student in STUDENTS:
+        found = row(rows, student, NOTEBOOKS[1], "written_delta_recurrence")
+        assert (found["status"], found["score"], float(found["max_score"])) == (BY_HAND, "", 2.0)
+        wrote = "an answer of" in found["diagnosis"] or "no answer written yet" not in found["diagnosis"]
+        assert wrote == (student == "ada"), found
+        feedback = (out / "feedback" / f"{student}.md").read_text(encoding="utf-8")
+        assert "+ 2 points to grade by hand" in feedback
 
 
 def test_dee_endless_loop_costs_that_function_only(graded):
@@ -182,11 +201,13 @@ def test_grade_sample_prints_the_gradebook_diagnoses_and_the_way_into_the_course
     assert main(["grade-sample", str(folder), "--workers", "2"]) == 0
     text = capsys.readouterr().out
     assert "1 student, 5 notebooks" in text
-    assert re.search(r"ada +03_affine_and_activations +13/13  all passed", text), text  # widths vary
+    assert re.search(r"ada +03_affine_and_activations +15/15 \+ 2 by hand  all passed", text), (
+        text
+    )  # widths vary
     assert "jupyter lab notebooks/" in text and "bpcourse demo" in text
     rows = list(csv.DictReader((tmp_path / "grades" / "gradebook.csv").open(encoding="utf-8")))
-    assert len(rows) == sum(len(by_notebook(nb)) for nb in (*NOTEBOOKS, NB08, NB09))
-    assert all(r["status"] == "passed" for r in rows)
+    assert len(rows) == sum(ROWS[nb] for nb in (*NOTEBOOKS, NB08, NB09))
+    assert all(r["status"] in ("passed", BY_HAND) for r in rows)
     grader, results = read_gradebook(tmp_path / "grades" / "gradebook.json")
     assert (grader["seed_policy"], grader["seed"]) == ("fixed seed", sample_class.SEED)
     assert sample_class.diagnoses(results).count("\n") == 1  # the heading alone: nothing was wrong

@@ -622,11 +622,20 @@ def test_delegating_to_the_engine_earns_nothing_in_the_class_grader(scratch, way
         path.write_text(writes(new_notebook(cells=[new_code_cell(c) for c in cells])), encoding="utf-8")
     done = run_grade(scratch, None, "--call-timeout", "20")
     assert done.returncode == 0, done.stderr
-    rows = gradebook_rows(scratch)
+    rows = [row for row in gradebook_rows(scratch) if row["status"] != "to grade by hand"]  # written answers
     assert len(rows) == sum(len(by_notebook(nb)) for nb in {c.notebook for c in CHEATS})
     used = {(c.notebook, c.name): c.used for c in CHEATS}
     for row in rows:
         if (row["notebook"], row["exercise"]) not in used:
             continue  # an answer that is a class (notebook 08): tests/test_exercises_08.py refuses those
+        uses = used[(row["notebook"], row["exercise"])]
+        if uses.startswith("bpcourse.exercises.") and way != "imported":
+            # The registry is not even in the sandbox: the guard refuses it at call time, or importing
+            # it fails, in the function (an error) or in the cell that stashes it (the function is missing).
+            assert row["score"] == "0.0" and row["status"] in ("delegated", "error", "missing"), row
+            if row["status"] != "missing":
+                said = row["diagnosis"]
+                assert "uses bpcourse.exercises" in said or "bpcourse.exercises is not available" in said
+            continue
         assert (row["score"], row["status"]) == ("0.0", "delegated"), row
-        assert f"uses {used[(row['notebook'], row['exercise'])]}" in row["diagnosis"], row
+        assert f"uses {uses}" in row["diagnosis"], row

@@ -2,7 +2,10 @@
 
 The notebook self-checks (``bpcourse.check``), the nbgrader test cells and the
 command-line grader all judge through this registry, so they cannot disagree.
-Each notebook's exercises live in a module of their own.
+Each notebook's exercises live in a module of their own; notebook 00's
+prerequisites check in ``prerequisites``, and the questions that ask why, of
+every notebook, in ``why`` (predictions: ``prediction``). The written answers,
+graded by hand and never by this registry, are listed in ``written``.
 """
 
 from __future__ import annotations
@@ -15,11 +18,13 @@ from bpcourse.exercises import (
     merges_and_traversal,
     minibatches_and_training,
     modular_layers,
+    prerequisites,
     rules_transformers_need,
     scalar_graphs,
     softmax_cross_entropy,
     start_here,
     vanishing_and_exploding,
+    why,
 )
 from bpcourse.exercises.core import Exercise, Misconception, Verdict, judge
 
@@ -27,6 +32,7 @@ __all__ = ["REGISTRY", "Exercise", "Misconception", "Verdict", "get", "judge", "
 
 _MODULES = (
     start_here,
+    prerequisites,
     scalar_graphs,
     merges_and_traversal,
     affine_and_activations,
@@ -38,6 +44,7 @@ _MODULES = (
     modular_layers,
     digits_capstone,
     rules_transformers_need,
+    why,
 )
 
 # Keyed by (notebook, function name): a name may be graded in two notebooks

@@ -200,8 +200,10 @@ class Line:
     message: str = ""
 
 
-# What a verdict may say of an exercise ("unreadable": the notebook itself could not be read).
-STATUSES = ("passed", "partial", "failed", "not implemented", "error", "missing", "delegated", "unreadable")
+# What a verdict may say of an exercise ("unreadable": the notebook itself could not be read; "to grade
+# by hand": a written answer, which the grader never scores, bpcourse.exercises.written).
+STATUSES = ("passed", "partial", "failed", "not implemented", "error", "missing", "delegated", "unreadable",
+            "to grade by hand")  # fmt: skip
 
 
 @dataclass(repr=False)

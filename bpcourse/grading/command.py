@@ -9,6 +9,7 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
+from bpcourse.exercises.written import BY_HAND, by_hand_points
 from bpcourse.grading.distributed import ClusterProblem, dask_executor
 from bpcourse.grading.gradebook import label, readable
 from bpcourse.grading.gradescope import (
@@ -111,13 +112,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _table(results: list[dict[str, Any]]) -> str:
     rows = [("student", "notebook", "score", "what to look at")]
     for r in results:
-        misses = [f"{e['exercise']} ({label(e)})" for e in r["exercises"] if e["status"] != "passed"]
+        misses = [f"{e['exercise']} ({label(e)})" for e in r["exercises"]
+                  if e["status"] not in ("passed", BY_HAND)]  # fmt: skip
         note = ", ".join(misses) if misses else "all passed"
         if not r["exercises"]:
             note = "; ".join(readable(p) for p in r["problems"])[:80]
-        rows.append(
-            (r["student"], r["notebook"] or Path(r["path"]).name, f"{r['score']:g}/{r['max_score']:g}", note)
-        )
+        score = f"{r['score']:g}/{r['max_score']:g}"
+        pending = by_hand_points(r["exercises"])  # written answers: no score yet, never 0
+        score += f" + {pending:g} by hand" if pending else ""
+        rows.append((r["student"], r["notebook"] or Path(r["path"]).name, score, note))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     lines = [f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c:>{widths[2]}}  {d}" for a, b, c, d in rows]
     lines.insert(1, "-" * min(100, max(len(line) for line in lines)))

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from bpcourse.exercises.written import BY_HAND, by_hand_points
 from bpcourse.grading.results import RESULT_VERSION, grader_version, safe_name, write_atomically
 
 CONTENT_HASH_INPUTS = (
@@ -86,6 +87,16 @@ def diagnosis(exercise: dict[str, Any]) -> list[str]:
     return [TAMPERING_NOTE, *lines] if tampering(exercise) else lines
 
 
+def total(result: dict[str, Any]) -> str:
+    """A result's total, "12 / 15 points", with "+ 2 points to grade by hand" when it has written answers.
+
+    The grader's score and its maximum count only what it scored: written answers wait for a person.
+    """
+    text = f"{result['score']:g} / {result['max_score']:g} points"
+    pending = by_hand_points(result["exercises"])
+    return f"{text} + {pending:g} points to grade by hand" if pending else text
+
+
 def read_gradebook(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """(how the class was graded, the results) from a gradebook.json, old or new.
 
@@ -104,7 +115,8 @@ def _csv_rows(results: Sequence[dict[str, Any]]) -> list[list[Any]]:
     rows = []
     for r in results:
         for e in r["exercises"]:
-            rows.append([r["student"], r["notebook"], e["exercise"], e["score"], e["max_score"], e["status"],
+            score = "" if e["score"] is None else e["score"]  # to grade by hand: no score, not 0
+            rows.append([r["student"], r["notebook"], e["exercise"], score, e["max_score"], e["status"],
                          "; ".join(diagnosis(e))])  # fmt: skip
         if not r["exercises"]:
             rows.append([r["student"], r["notebook"] or Path(r["path"]).stem, "", 0.0, 0.0, "ungraded",
@@ -137,13 +149,15 @@ def feedback_text(student: str, results: Sequence[dict[str, Any]]) -> str:
     """A learner's feedback: their scores and, for each miss, what is wrong in words."""
     lines = [f"# Feedback for {student}", ""]
     for r in results:
-        lines.append(
-            f"## {r['notebook'] or Path(r['path']).name}: {r['score']:g} / {r['max_score']:g} points"
-        )
+        lines.append(f"## {r['notebook'] or Path(r['path']).name}: {total(r)}")
         lines.append("")
         for problem in r["problems"]:
             lines.append(f"- note: {readable(problem)}")
         for e in r["exercises"]:
+            if e["status"] == BY_HAND:
+                lines.append(f"- ✎ `{e['exercise']}`: {BY_HAND} ({e['max_score']:g} points)")
+                lines += [f"  - {ln['message']}" for ln in e["lines"]]
+                continue
             mark = "✓" if e["status"] == "passed" else "✗"
             lines.append(f"- {mark} `{e['exercise']}`: {label(e)} ({e['score']:g}/{e['max_score']:g})")
             lines += [f"  - {line}" for line in diagnosis(e)]

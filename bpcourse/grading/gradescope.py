@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bpcourse.exercises.written import BY_HAND, by_hand_points
 from bpcourse.grading.gradebook import TAMPERING_NOTE, readable, tampering
 from bpcourse.grading.results import write_atomically
 
@@ -77,6 +78,11 @@ def summary_output(result: dict[str, Any]) -> str:
     """The top-level output: the notebook's total and what went wrong with the notebook as a whole."""
     name = result.get("notebook") or Path(result.get("path", "")).name or "this submission"
     lines = [f"{name}: {_points(result.get('score', 0.0))} / {_points(result.get('max_score', 0.0))} points"]
+    pending = by_hand_points(result.get("exercises", []))
+    if pending:
+        lines[0] += f" + {_points(pending)} points to grade by hand"
+        lines += [f"- {e['exercise']}: a written answer, graded by hand ({_points(e['max_score'])} points)"
+                  for e in result.get("exercises", []) if e.get("status") == BY_HAND]  # fmt: skip
     problems = list(result.get("problems", []))
     if problems:
         lines += ["", "About the notebook as a whole:"]
@@ -94,7 +100,9 @@ def results_json(
     meant for the instructor.
     """
     notebook = result.get("notebook") or Path(result.get("path", "")).stem
-    tests = [exercise_case(notebook, e, visibility) for e in result.get("exercises", [])]
+    # Written answers are graded by hand on Gradescope itself: the summary names them, no test scores them.
+    exercises = [e for e in result.get("exercises", []) if e.get("status") != BY_HAND]
+    tests = [exercise_case(notebook, e, visibility) for e in exercises]
     return {
         "score": round(sum(t["score"] for t in tests), 4),
         "execution_time": max(0, round(_number(result.get("seconds", 0.0)))),

@@ -16,7 +16,11 @@ class is the report of a ``bpcourse grade`` class:
   not defined: a NameError naming it) or "error"; without an autograded
   notebook, the status comes from the score alone (passed, partial, failed);
 - a student without a submission of a notebook counts as having handed in
-  nothing, as in the report of ``bpcourse grade``.
+  nothing, as in the report of ``bpcourse grade``;
+- a written answer (``bpcourse.exercises.written``) not yet graded in the
+  formgrader is "to grade by hand", with no score; once graded, its status
+  comes from the score given by hand. Either way the totals count only the
+  automatically graded cells, as the report of ``bpcourse grade`` does.
 
 nbgrader is the instructor's optional extra: without it, ``NbgraderMissing``
 says how to install it.
@@ -29,6 +33,8 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+
+from bpcourse.exercises.written import BY_HAND, written_by_notebook
 
 GRADE_PREFIX = "check_"
 _HEAD = re.compile(r"^(?P<exercise>\w+): (?P<status>[a-z ]+) \([\d.]+/[\d.]+ points\)$")
@@ -113,18 +119,39 @@ def _exercise(grade: Any, verdict: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
+def _written(grade: Any) -> dict[str, Any]:
+    """A written answer's grade: to grade by hand until the formgrader has a score for it."""
+    max_score = float(grade.max_score or 0.0)
+    if grade.needs_manual_grade or grade.score is None:
+        line = {"what": "written answer", "ok": True, "message": "not graded yet: grade it in the formgrader"}
+        return {
+            "exercise": grade.name,
+            "score": None,
+            "max_score": max_score,
+            "status": BY_HAND,
+            "lines": [line],
+        }
+    score = float(grade.score)
+    message = f"{score:g} in nbgrader's gradebook"
+    line = {"what": "written answer", "ok": score >= max_score, "message": message}
+    return {"exercise": grade.name, "score": score, "max_score": max_score,
+            "status": _status_from_score(score, max_score), "lines": [line]}  # fmt: skip
+
+
 def _result(student: str, notebook: str, grades: list[Any], graded: Path) -> dict[str, Any]:
     """One submission as ``bpcourse grade`` records it, from its grades and its autograded notebook."""
     verdicts = notebook_verdicts(graded) if graded.is_file() else {}
     tests = [g for g in grades if g.name.startswith(GRADE_PREFIX)]
     exercises = [_exercise(g, verdicts.get(g.name.removeprefix(GRADE_PREFIX))) for g in tests]
+    by_hand = {answer.grade_id for answer in written_by_notebook(notebook)}
+    written = [_written(g) for g in grades if g.name in by_hand]
     return {
         "student": student,
         "notebook": notebook,
         "path": str(graded),
-        "score": sum(e["score"] for e in exercises),
+        "score": sum(e["score"] for e in exercises),  # the written answers wait outside the totals
         "max_score": sum(e["max_score"] for e in exercises),
-        "exercises": exercises,
+        "exercises": exercises + written,
     }
 
 

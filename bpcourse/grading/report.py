@@ -15,6 +15,11 @@ embedded as PNG images, no external URL) and prints a summary:
 - the students who may need help: a low score, or many errors, timeouts and
   missing exercises.
 
+Written answers (``bpcourse.exercises.written``) are counted as "by hand":
+they have no score until a person grades them, so a notebook's scores are out
+of its automatically graded points, and its "out of" says how many more wait
+to be graded by hand.
+
 A misconception is the diagnosis after " — " in a failing line of a verdict
 (``bpcourse.exercises.core.explained``), or the whole failing line when it has
 none. It is counted once per student and exercise, for exercises the student
@@ -43,10 +48,12 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from bpcourse.exercises import by_notebook, get
+from bpcourse.exercises.written import BY_HAND, written_by_notebook
 from bpcourse.grading.gradebook import TAMPERING_LABEL, label, read_gradebook, readable
 
-OUTCOMES = ("right", "partly", "wrong", "error", "timed out", "missing")
+OUTCOMES = ("right", "partly", "wrong", "error", "timed out", "missing", "by hand")
 COLOURS = {
+    "by hand": "#7fb3b0",
     "right": "#4c9a2a",
     "partly": "#e0b040",
     "wrong": "#c8423b",
@@ -109,6 +116,13 @@ class ClassReport:
     people: list[StudentSummary]
     low_score: float
     many_problems: int
+    notebook_by_hand: dict[str, float] = field(default_factory=dict)  # points to grade by hand
+
+    @property
+    def outcomes(self) -> tuple[str, ...]:
+        """The outcomes the report shows: "by hand" only for a class with written answers."""
+        by_hand = any(ex.count("by hand") for ex in self.exercises)
+        return OUTCOMES if by_hand else tuple(o for o in OUTCOMES if o != "by hand")
 
     def common_misconceptions(self) -> list[tuple[str, int, list[ExerciseSummary]]]:
         """(misconception, students, the exercises it was seen in), the most frequent first."""
@@ -174,6 +188,8 @@ def _load_nbgrader(course: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
 def outcome(exercise: dict[str, Any]) -> str:
     """The report's name for an exercise's status: right, partly, wrong, error, timed out or missing."""
     status = exercise["status"]
+    if status == BY_HAND:
+        return "by hand"
     if status == "passed":
         return "right"
     if status == "partial":
@@ -216,6 +232,7 @@ def _revisit(name: str, notebook: str) -> str:
 def _course_order(notebook: str, seen: list[str]) -> list[tuple[str, float]]:
     """The exercises of a notebook, in the registry's order, then any others the gradebook names."""
     known = [(e.name, float(e.points)) for e in by_notebook(notebook)]
+    known += [(w.grade_id, float(w.points)) for w in written_by_notebook(notebook)]
     names = {n for n, _ in known}
     return known + [(n, 0.0) for n in seen if n not in names]
 
@@ -236,6 +253,7 @@ def build(
     by_key = {(r["student"], _notebook(r)): r for r in results}
     exercises: list[ExerciseSummary] = []
     notebook_max: dict[str, float] = {}
+    notebook_by_hand: dict[str, float] = {}
     scores: dict[str, dict[str, float | None]] = {nb: {} for nb in notebooks}
     people = {s: StudentSummary(s, 0.0, 0.0) for s in students}
     for nb in notebooks:
@@ -259,7 +277,9 @@ def build(
                 elif e is not None and kind in ("partly", "wrong", "error"):
                     summary.misconceptions.update(misconceptions(e))
             scores[nb][s] = float(r["score"]) if r else None
-        notebook_max[nb] = sum(x.max_score for x in summaries.values())
+        by_hand = {w.grade_id for w in written_by_notebook(nb)}
+        notebook_max[nb] = sum(x.max_score for x in summaries.values() if x.exercise not in by_hand)
+        notebook_by_hand[nb] = sum(x.max_score for x in summaries.values() if x.exercise in by_hand)
         for s in students:
             people[s].score += scores[nb][s] or 0.0
             people[s].max_score += notebook_max[nb]
@@ -276,6 +296,7 @@ def build(
         list(people.values()),
         low_score,
         many_problems,
+        notebook_by_hand,
     )
 
 
@@ -333,7 +354,7 @@ def outcome_figure(report: ClassReport) -> Figure:
     names = [f"{ex.notebook[:2]} {ex.exercise}" for ex in rows]
     y = list(range(len(rows)))
     left = [0] * len(rows)
-    for kind in OUTCOMES:
+    for kind in report.outcomes:
         counts = [ex.count(kind) for ex in rows]
         ax.barh(y, counts, left=left, color=COLOURS[kind], label=kind, edgecolor="white")
         left = [a + b for a, b in zip(left, counts, strict=True)]
@@ -342,7 +363,7 @@ def outcome_figure(report: ClassReport) -> Figure:
     ax.set_xlabel("students")
     ax.set_title("Outcome of each exercise")
     ax.xaxis.get_major_locator().set_params(integer=True)
-    fig.legend(loc="outside lower center", ncols=len(OUTCOMES), frameon=False)
+    fig.legend(loc="outside lower center", ncols=len(report.outcomes), frameon=False)
     return fig
 
 
@@ -462,10 +483,17 @@ def score_rows(report: ClassReport) -> list[list[Any]]:
                 f"{median:g}",
                 f"{values[0]:g}",
                 f"{values[-1]:g}",
-                f"{report.notebook_max[nb]:g}",
+                _out_of(report, nb),
             ]
         )
     return rows
+
+
+def _out_of(report: ClassReport, nb: str) -> str:
+    """A notebook's automatically graded points, and those to grade by hand when it has any."""
+    pending = report.notebook_by_hand.get(nb, 0.0)
+    text = f"{report.notebook_max[nb]:g}"
+    return f"{text} + {pending:g} by hand" if pending else text
 
 
 def _graded_by(g: dict[str, Any]) -> str:
@@ -539,16 +567,16 @@ def render_html(report: ClassReport, title: str) -> str:
     parts += ["<h2>Exercises</h2>", _img(outcome_figure(report), "outcome of each exercise")]
     parts.append(
         _table(
-            ["notebook", "exercise", *OUTCOMES],
-            [[ex.notebook, ex.exercise, *(ex.count(k) for k in OUTCOMES)] for ex in report.exercises],
-            numeric=set(range(2, 2 + len(OUTCOMES))),
+            ["notebook", "exercise", *report.outcomes],
+            [[ex.notebook, ex.exercise, *(ex.count(k) for k in report.outcomes)] for ex in report.exercises],
+            numeric=set(range(2, 2 + len(report.outcomes))),
         )
     )
     for ex in report.exercises:
         if not ex.misconceptions:
             continue
         parts.append(f"<h3>{_esc(ex.notebook)} · {_esc(ex.exercise)}</h3>")
-        counts = ", ".join(f"{ex.count(k)} {k}" for k in OUTCOMES if ex.count(k))
+        counts = ", ".join(f"{ex.count(k)} {k}" for k in report.outcomes if ex.count(k))
         parts.append(f"<p>{_esc(counts)}. <span class=revisit>Revisit: {_esc(ex.revisit or '?')}</span></p>")
         parts.append(
             _img(
@@ -583,11 +611,11 @@ def summary_text(report: ClassReport) -> str:
     ]
     lines.append("")
     width = max(len(ex.exercise) for ex in report.exercises) + 3 if report.exercises else 10
-    lines.append(f"{'exercise':<{width}}" + "".join(f"{k:>10}" for k in OUTCOMES))
+    lines.append(f"{'exercise':<{width}}" + "".join(f"{k:>10}" for k in report.outcomes))
     for ex in report.exercises:
         lines.append(
             f"{ex.notebook[:2] + ' ' + ex.exercise:<{width}}"
-            + "".join(f"{ex.count(k):>10}" for k in OUTCOMES)
+            + "".join(f"{ex.count(k):>10}" for k in report.outcomes)
         )
     lines += ["", "Most common misconceptions (students, exercise, revisit):"]
     common = report.common_misconceptions()

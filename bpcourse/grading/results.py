@@ -25,6 +25,7 @@ from typing import Any
 
 from bpcourse.exercises import by_notebook
 from bpcourse.exercises.core import STATUSES
+from bpcourse.exercises.written import BY_HAND, written_by_notebook
 from bpcourse.grading.submissions import COURSE_NOTEBOOKS, Submission
 
 # The format of a result file. Version 2 added sha256, seed and sandbox; a result
@@ -131,7 +132,8 @@ RESULT_FIELDS: dict[str, tuple[str, Callable[[Any], bool]]] = {
 }
 EXERCISE_FIELDS: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "exercise": ("a string", lambda v: isinstance(v, str)),
-    "score": ("a finite number", _is_number),
+    # null: a written answer, to grade by hand (bpcourse.exercises.written)
+    "score": ("a finite number or null", lambda v: v is None or _is_number(v)),
     "max_score": ("a finite number", _is_number),
     "status": (f"one of {', '.join(STATUSES)}", lambda v: v in STATUSES),
     "lines": ("a list", lambda v: isinstance(v, list)),
@@ -158,14 +160,23 @@ def _check_fields(value: Any, fields: dict[str, tuple[str, Callable[[Any], bool]
             raise InvalidResult(f"{where}: {name} is not {wanted} ({json.dumps(value[name])[:60]})")
 
 
-def _check_exercise(entry: Any, points: float) -> None:
-    """One exercise's verdict: well formed, worth the registry's points, score within them."""
+def _check_exercise(entry: Any, points: float, written: bool = False) -> None:
+    """One exercise's verdict: well formed, worth the registry's points, score within them.
+
+    A ``written`` answer has no score and the status "to grade by hand"; nothing else may.
+    """
     _check_fields(entry, EXERCISE_FIELDS, "an exercise")
     name = entry["exercise"]
     for line in entry["lines"]:
         _check_fields(line, LINE_FIELDS, f"a line of {name}")
     if entry["max_score"] != points:
         raise InvalidResult(f"{name} is worth {points:g} points, the result says {entry['max_score']:g}")
+    if written != (entry["status"] == BY_HAND) or written != (entry["score"] is None):
+        kind = "a written answer, graded by hand with no score" if written else "scored by the grader"
+        said = f"{entry['status']} with score {entry['score']}"
+        raise InvalidResult(f"{name} is {kind}; the result says {said}")
+    if written:
+        return
     if not 0 <= entry["score"] <= entry["max_score"]:
         raise InvalidResult(f"{name} scores {entry['score']:g}, outside 0 to {entry['max_score']:g}")
     if entry["status"] == "passed" and (
@@ -181,6 +192,8 @@ def _check_exercises(result: dict[str, Any]) -> None:
     if notebook and notebook not in COURSE_NOTEBOOKS:
         raise InvalidResult(f"the course has no notebook {notebook!r}")
     registry = {e.name: e.points for e in by_notebook(notebook)} if notebook else {}
+    by_hand = {w.grade_id: w.points for w in written_by_notebook(notebook)} if notebook else {}
+    registry.update(by_hand)
     names = [entry.get("exercise") if isinstance(entry, dict) else None for entry in result["exercises"]]
     if names != list(registry):
         raise InvalidResult(
@@ -188,12 +201,13 @@ def _check_exercises(result: dict[str, Any]) -> None:
             f"{notebook or 'an unidentified notebook'} ({', '.join(registry) or 'none'})"
         )
     for entry in result["exercises"]:
-        _check_exercise(entry, registry[entry["exercise"]])
+        _check_exercise(entry, registry[entry["exercise"]], entry["exercise"] in by_hand)
 
 
 def _check_totals(result: dict[str, Any]) -> None:
-    score = round(sum(e["score"] for e in result["exercises"]), 4)
-    max_score = sum(e["max_score"] for e in result["exercises"])
+    scored = [e for e in result["exercises"] if e["score"] is not None]  # not those to grade by hand
+    score = round(sum(e["score"] for e in scored), 4)
+    max_score = sum(e["max_score"] for e in scored)
     if abs(result["score"] - score) > _TOLERANCE or abs(result["max_score"] - max_score) > _TOLERANCE:
         raise InvalidResult(
             f"its total {result['score']:g}/{result['max_score']:g} is not the sum of its exercises "

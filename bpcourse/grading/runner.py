@@ -31,6 +31,7 @@ import numpy as np
 
 from bpcourse.exercises import by_notebook
 from bpcourse.exercises.core import Exercise, Verdict, delegation_verdict, judge
+from bpcourse.exercises.written import written_by_notebook, written_entry
 from bpcourse.grading.gradebook import grading_record, write_gradebook
 from bpcourse.grading.results import (
     RESULT_VERSION,
@@ -101,6 +102,7 @@ def grade_submission(
     except UnreadableNotebook as exc:
         result["problems"].append(str(exc))
         result["exercises"] = _verdict_for_all(exercises, "unreadable", str(exc))
+        result["exercises"] += [written_entry(a, None) for a in written_by_notebook(submission.notebook)]
         return _totals(result, started)
     inputs_for = input_generators(seed, result["sha256"])
     cells = cells_to_run(notebook, run_all_cells)
@@ -119,12 +121,17 @@ def grade_submission(
                 exercise, call, inputs_for(exercise.name)
             )
             result["exercises"].append(verdict.to_dict())
+    # Written answers: read from their Markdown cells, never scored here (graded by hand).
+    written = written_by_notebook(submission.notebook)
+    result["exercises"] += [written_entry(answer, notebook.cells) for answer in written]
     return _totals(result, started)
 
 
 def _totals(result: dict[str, Any], started: float) -> dict[str, Any]:
-    result["score"] = round(sum(e["score"] for e in result["exercises"]), 4)
-    result["max_score"] = sum(e["max_score"] for e in result["exercises"])
+    """The scored total and its maximum: answers to grade by hand (score None) count in neither."""
+    scored = [e for e in result["exercises"] if e["score"] is not None]
+    result["score"] = round(sum(e["score"] for e in scored), 4)
+    result["max_score"] = sum(e["max_score"] for e in scored)
     result["seconds"] = round(time.monotonic() - started, 3)
     return result
 

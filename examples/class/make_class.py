@@ -65,6 +65,14 @@ class AddCell:
     source: str
 
 
+@dataclass(frozen=True)
+class Write:
+    """The student's text in the written answer ``grade_id`` (a Markdown cell graded by hand)."""
+
+    grade_id: str
+    text: str
+
+
 # -- the class --------------------------------------------------------------------------------------
 TAMPER_NUMPY = """\
 # Make every comparison succeed, so that all the checks pass.
@@ -84,9 +92,14 @@ checks.grade = lambda *args, **kwargs: 4.0
 checks.check = lambda *args, **kwargs: print("All tests passed!")
 check, grade = checks.check, checks.grade"""
 
-STUDENTS: dict[str, dict[str, tuple[Stub | Edit | AddCell, ...]]] = {
-    # Everything right.
-    "ada": {NB01: (), NB03: (), NB05: (), NB08: (), NB09: ()},
+ADA_WRITES = """\
+Each entry of a1 feeds every entry of z2, through one column of W2, so the chain rule adds one term per
+entry of z2: that sum is the transpose of W2 times delta2, an (n, 1) column like a1. The activation then
+acts entry by entry, so its Jacobian is diagonal, and multiplying by it is the elementwise product."""
+
+STUDENTS: dict[str, dict[str, tuple[Stub | Edit | AddCell | Write, ...]]] = {
+    # Everything right, and a written answer for the instructor to grade (the others leave theirs empty).
+    "ada": {NB01: (), NB03: (Write("written_delta_recurrence", ADA_WRITES),), NB05: (), NB08: (), NB09: ()},
     # Partly done: exercises left as stubs, and one half right (δ1 without tanh's slope).
     "ben": {
         NB01: (Stub("central_difference"),),
@@ -99,6 +112,7 @@ STUDENTS: dict[str, dict[str, tuple[Stub | Edit | AddCell, ...]]] = {
     # The classic mistakes, one each.
     "cai": {
         NB01: (
+            Edit("why_mul_scales", "return 2", "return 1"),  # a why-question: the classic wrong answer
             Edit(
                 "worked_example_grads",  # the merge at y: only the share through u is kept
                 "    # Merge: y was used twice, its gradient is the sum of its two shares.\n"
@@ -214,7 +228,7 @@ def _read(folder: str, assignment: str) -> nbformat.NotebookNode:
     return nbformat.reads(_read_text(folder, assignment), as_version=4)
 
 
-def submission(assignment: str, changes: tuple[Stub | Edit | AddCell, ...], who: str) -> str:
+def submission(assignment: str, changes: tuple[Stub | Edit | AddCell | Write, ...], who: str) -> str:
     """The text of ``who``'s ``assignment`` notebook."""
     notebook = _read("notebooks", assignment)
     solutions = _read("solutions", assignment)
@@ -229,6 +243,12 @@ def submission(assignment: str, changes: tuple[Stub | Edit | AddCell, ...], who:
     stubs = {c.exercise for c in changes if isinstance(c, Stub)}
     edits: dict[str, list[Edit]] = {}
     for change in changes:
+        if isinstance(change, Write):
+            (answer,) = [
+                c for c in notebook.cells if c.cell_type == "markdown" and _grade_id(c) == change.grade_id
+            ]
+            answer.source = change.text
+            continue
         name = change.after if isinstance(change, AddCell) else change.exercise
         if name and name not in exercises:
             raise ClassError(f"{where(name)}: no such exercise in the notebook")
