@@ -20,13 +20,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-from helpers import SEEDS, assert_full_points, by_exercise, grade_notebook, lines_text
+from helpers import SEEDS, assert_full_points, by_exercise, coded, grade_notebook, lines_text
 
 from bpcourse import drive
 from bpcourse.check import verdict
 from bpcourse.delegation import DelegationRefused, call_refusing, namespace_of, refused_by
 from bpcourse.exercises import build_your_own_engine as engine08
-from bpcourse.exercises import by_notebook, get
+from bpcourse.exercises import get
 from bpcourse.scalar import Value
 
 NOTEBOOK = "08_build_your_own_engine"
@@ -251,7 +251,7 @@ OP_MISTAKES = [
 
 # -- the registry --------------------------------------------------------------------------------------
 def test_the_notebook_registers_the_class_twice_with_its_drivers_and_points():
-    exercises = by_notebook(NOTEBOOK)
+    exercises = coded(NOTEBOOK)  # the why-questions are tested in test_why_questions.py
     assert [(e.name, e.answer_name, e.points) for e in exercises] == [
         ("Scalar", "Scalar", 4),
         ("order", "order", 2),
