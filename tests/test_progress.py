@@ -100,6 +100,9 @@ def test_the_picture_colours_each_exercise_by_the_gradebook_status(cai: dict[str
     counts = {s: sum(r.state == s for r in rows) for s in progress.STATES}
     assert legend == {f"{s} ({n})" for s, n in counts.items()} | {"next to do"}
     assert ax.get_title().startswith(f"Progress of cai: {counts['right']} of {len(rows)} exercises right")
+    earned, total = sum(r.score for r in rows), sum(r.max_score for r in rows)
+    assert ax.get_title().endswith(f", {round(earned, 1):g} of {total:g} points")  # cai's thirds: 1 decimal
+    assert 0 < earned < total and earned != round(earned, 1)
     assert ax.get_xlabel() and ax.get_ylabel()
 
 
