@@ -1,7 +1,7 @@
 """``bpcourse grade-sample``: grade the repository's sample class, then point to the course.
 
 ``examples/class/submitted/`` holds six made-up students' submissions of notebooks
-01, 03 and 05 (and 08 and 09 for two of them) in nbgrader's layout (written by
+01, 03 and 05 (and 08, 09 and 10 for two of them) in nbgrader's layout (written by
 ``examples/class/make_class.py``; ``examples/class/README.md`` says what each student did).
 This command grades them exactly as ``bpcourse grade`` would grade a real class, with a fixed seed
 and a short time limit per call, prints the gradebook and what the grader

@@ -1,7 +1,7 @@
 """``bpcourse progress``: one learner's notebooks graded in the sandbox, a table, a picture, what is next.
 
 The learner is ``cai`` of the sample class (nbgrader's layout, notebooks 01, 03,
-05, 08 and 09, with the classic mistakes), graded for real. The picture is checked
+05, 08, 09 and 10, with the classic mistakes), graded for real. The picture is checked
 from its data: each exercise's cell has the colour of the status the grader
 wrote in the gradebook, notebooks the folder lacks are not started, the legend
 counts the cells, and the next exercise is framed.
@@ -50,6 +50,7 @@ def test_the_table_lists_every_exercise_of_the_course_with_its_status(cai: dict[
         "05_minibatches_and_training",
         "08_build_your_own_engine",
         "09_modular_layers_and_digits",
+        "10_rules_transformers_need",
     }
     table = printed.split("\n\n")[0].splitlines()[2:]
     course = [(nb, e.name) for nb in COURSE_NOTEBOOKS for e in by_notebook(nb)]
@@ -99,6 +100,9 @@ def test_the_picture_colours_each_exercise_by_the_gradebook_status(cai: dict[str
     counts = {s: sum(r.state == s for r in rows) for s in progress.STATES}
     assert legend == {f"{s} ({n})" for s, n in counts.items()} | {"next to do"}
     assert ax.get_title().startswith(f"Progress of cai: {counts['right']} of {len(rows)} exercises right")
+    earned, total = sum(r.score for r in rows), sum(r.max_score for r in rows)
+    assert ax.get_title().endswith(f", {round(earned, 1):g} of {total:g} points")  # cai's thirds: 1 decimal
+    assert 0 < earned < total and earned != round(earned, 1)
     assert ax.get_xlabel() and ax.get_ylabel()
 
 

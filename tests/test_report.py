@@ -147,6 +147,17 @@ def test_the_charts_hold_the_gradebooks_counts(grades):
     assert "points out of 10" in hist.get_xlabel()
 
 
+def test_the_score_histograms_go_three_to_a_row_in_the_notebooks_order(grades):
+    """A course of many notebooks keeps the score figure as wide as three histograms, none left empty."""
+    grader, results = read_gradebook(grades / "gradebook.json")
+    names = [f"{NOTEBOOK}_{i}" for i in range(5)]  # the same four students' notebook, five times
+    fig = score_figure(build(grader, [{**r, "notebook": nb} for nb in names for r in results]))
+    assert [ax.get_title() for ax in fig.axes] == names
+    places = [(ax.get_subplotspec().rowspan.start, ax.get_subplotspec().colspan.start) for ax in fig.axes]
+    assert places == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1)]
+    assert fig.get_figwidth() == pytest.approx(3 * score_figure(build(grader, results)).get_figwidth())
+
+
 def test_the_html_embeds_its_figures_and_names_the_students(reported):
     _, _, page = reported
     images = re.findall(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)" alt="([^"]*)"', page)

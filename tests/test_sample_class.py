@@ -2,9 +2,9 @@
 
 ada is right everywhere, ben partly done, cai makes the classic mistakes, dee's
 central_difference never returns, eli tampers, fay's notebook 03 is broken
-(see examples/class/README.md). ada and cai also hand in notebook 08, their own
-engine: ada's works, cai's assigns at a merge. The class is graded once, with a seed, for the
-whole module.
+(see examples/class/README.md). ada and cai also hand in notebooks 08 (their own
+engine: ada's works, cai's assigns at a merge), 09 and 10. The class is graded once,
+with a seed, for the whole module.
 """
 
 from __future__ import annotations
@@ -34,13 +34,13 @@ NOTEBOOKS = ("01_scalar_graphs", "03_affine_and_activations", "05_minibatches_an
 STUDENTS = ("ada", "ben", "cai", "dee", "eli", "fay")
 NB08 = "08_build_your_own_engine"  # handed in by ada and cai only
 NB09 = "09_modular_layers_and_digits"  # handed in by two students only: ada, and cai with two mistakes
+NB10 = "10_rules_transformers_need"  # the same two: ada, and cai with two mistakes
+LATER = (NB08, NB09, NB10)  # handed in by ada and cai only
 SUBMISSIONS = [(s, nb) for s in STUDENTS for nb in NOTEBOOKS] + [
-    (s, nb) for s in ("ada", "cai") for nb in (NB08, NB09)
+    (s, nb) for s in ("ada", "cai") for nb in LATER
 ]
-FULL = {nb: sum(e.points for e in by_notebook(nb)) for nb in (*NOTEBOOKS, NB08, NB09)}
-ROWS = {
-    nb: len(by_notebook(nb)) + len(written_by_notebook(nb)) for nb in (*NOTEBOOKS, NB08, NB09)
-}  # written answers too
+FULL = {nb: sum(e.points for e in by_notebook(nb)) for nb in (*NOTEBOOKS, *LATER)}
+ROWS = {nb: len(by_notebook(nb)) + len(written_by_notebook(nb)) for nb in (*NOTEBOOKS, *LATER)}  # written too
 LIMITS = Limits(cell_seconds=20, call_seconds=3)
 
 
@@ -104,9 +104,21 @@ def test_one_gradebook_row_per_student_and_exercise(graded):
 
 def test_ada_has_full_marks(graded):
     _, _, results = graded
-    for nb in (*NOTEBOOKS, NB08, NB09):
+    for nb in (*NOTEBOOKS, *LATER):
         assert results[("ada", nb)]["score"] == FULL[nb]
         assert results[("ada", nb)]["problems"] == []
+
+
+def test_the_readmes_give_each_notebooks_points_as_the_registry_counts_them():
+    """The points typed in README.md (ada's row) and examples/class/README.md are the registry's."""
+    expected = {nb[:2]: points for nb, points in FULL.items()}
+    (ada,) = [
+        line for line in (ROOT / "README.md").read_text(encoding="utf-8").splitlines() if "| `ada` |" in line
+    ]
+    assert {nb: int(n) for n, nb in re.findall(r"(\d+)/\1 in (\d\d)\b", ada)} == expected, ada
+    points = re.search(r"Points: (.*?)\.\n", (CLASS / "README.md").read_text(encoding="utf-8"), re.S)
+    assert points, "examples/class/README.md no longer says each notebook's points"
+    assert {nb: int(n) for nb, n in re.findall(r"notebook (\d\d) has (\d+)", points.group(1))} == expected
 
 
 def test_ben_is_partly_done(graded):
@@ -135,7 +147,11 @@ CAI = {
     (NB09, "sigmoid_layer"): ["dZ:", "the sigmoid's slope was computed from z instead of a"],
     (NB09, "decayed_affine_layer"): ["dW:", "this is 2λ W, the gradient of λ‖W‖²"],
     (NB08, "backward"): ["graphs with merges", "equals just one of the contributions"],
-}
+    (NB10, "attention_scores_backward"): ["dX:", "its gradient is the SUM of both contributions",
+                                          "only the path through Q is counted"],
+    (NB10, "batchnorm_backward"): ["dX:", "this derivative of σ² divides by B - 1",
+                                   "use the same B in both passes"],
+}  # fmt: skip
 
 
 def test_cai_classic_mistakes_are_diagnosed_by_name(graded):
@@ -195,18 +211,18 @@ def test_fay_broken_notebook_is_reported_and_the_rest_graded(graded):
 
 # -- the command --------------------------------------------------------------------------------------
 def test_grade_sample_prints_the_gradebook_diagnoses_and_the_way_into_the_course(tmp_path, capsys):
-    # ada's five notebooks only, so that the command runs in a few seconds.
+    # ada's six notebooks only, so that the command runs in a few seconds.
     folder = tmp_path / "submitted"
     shutil.copytree(CLASS / "submitted" / "ada", folder / "ada")
     assert main(["grade-sample", str(folder), "--workers", "2"]) == 0
     text = capsys.readouterr().out
-    assert "1 student, 5 notebooks" in text
+    assert "1 student, 6 notebooks" in text
     assert re.search(r"ada +03_affine_and_activations +15/15 \+ 2 by hand  all passed", text), (
         text
     )  # widths vary
     assert "jupyter lab notebooks/" in text and "bpcourse demo" in text
     rows = list(csv.DictReader((tmp_path / "grades" / "gradebook.csv").open(encoding="utf-8")))
-    assert len(rows) == sum(ROWS[nb] for nb in (*NOTEBOOKS, NB08, NB09))
+    assert len(rows) == sum(ROWS[nb] for nb in (*NOTEBOOKS, *LATER))
     assert all(r["status"] in ("passed", BY_HAND) for r in rows)
     grader, results = read_gradebook(tmp_path / "grades" / "gradebook.json")
     assert (grader["seed_policy"], grader["seed"]) == ("fixed seed", sample_class.SEED)

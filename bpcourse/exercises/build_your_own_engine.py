@@ -274,16 +274,16 @@ WRONG_NODE_VALUE = (
 GRAD_NOT_NUMBER = "a gradient is a {kind}, not a number: gradients are floats, like the data"
 NOT_FINITE = "a gradient is NaN or infinite: did a node get something that is not a finite number?"
 NO_SEED = (
-    "every gradient is still 0, the root's too: the backward pass starts by setting the root's gradient "
+    "every gradient is still 0, the root's too — the backward pass starts by setting the root's gradient "
     "to 1 (dL/dL = 1); every other gradient is a multiple of it"
 )
 BAD_SEED = "the root's gradient is {got:.4g} after the pass but should be 1 (dL/dL = 1)"
 WRONG_ORDER = (
-    "only the root's own inputs received gradients: the nodes were visited inputs first. A node may pass "
+    "only the root's own inputs received gradients — the nodes were visited inputs first. A node may pass "
     "its gradient on only once it is complete, so walk the order reversed, the root first"
 )
 OVERWRITTEN = (
-    "is used {k} times, and its gradient equals just one of the contributions: at a merge each "
+    "is used {k} times, and its gradient equals just one of the contributions — at a merge each "
     "contribution must be ADDED to what the node already holds; assigning replaces it and keeps only the last"
 )
 INCOMPLETE = (
@@ -297,16 +297,17 @@ VISITED_EARLY = (
     "reversed (one node using a value twice is right, so adding at merges is not the problem)"
 )
 TOO_DEEP = (
-    "raised RecursionError on a chain of {n:,} nodes: Python allows about 1,000 nested calls, so a recursive "
-    "order fails on deep graphs. Keep your own stack (a list you append to and pop from) instead of recursing"
+    "raised RecursionError on a chain of {n:,} nodes — Python allows about 1,000 nested calls, so a "
+    "recursive order fails on deep graphs. Keep your own stack (a list you append to and pop from) "
+    "instead of recursing"
 )
 NOT_RESET = (
-    "after a second backward() on the same graph an inner node's gradient is not what one pass gives: "
+    "after a second backward() on the same graph an inner node's gradient is not what one pass gives — "
     "it kept the first pass's gradient and added the new one to it. Each pass starts every inner node "
     "from 0; only the leaves keep adding up, as in bpcourse.Value"
 )
 LEAVES_RESET = (
-    "after a second backward() the leaves hold the gradients of one pass: backward() adds into the leaves' "
+    "after a second backward() the leaves hold the gradients of one pass — backward() adds into the leaves' "
     "gradients, as bpcourse.Value does (a training loop sets them to 0 itself before each pass)"
 )
 ONE_PASS_FIRST = "counts once one pass is right"

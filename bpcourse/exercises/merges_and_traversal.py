@@ -163,7 +163,7 @@ BEFORE_PARENT = (
     "(post-order: add a node when you leave it, after its parents, not when you first reach it)"
 )
 TOO_DEEP = (
-    "raised RecursionError on a chain of {n:,} nodes: Python allows about 1,000 nested calls, "
+    "raised RecursionError on a chain of {n:,} nodes — Python allows about 1,000 nested calls, "
     "so a recursive traversal fails on deep graphs. Keep your own stack (a list you append to "
     "and pop from) instead of recursing"
 )
@@ -252,18 +252,18 @@ TOPOLOGICAL_ORDER = Exercise(
 
 # -- backward(root) ----------------------------------------------------------------------------
 NO_SEED = (
-    "every gradient is still 0, the root's too: the backward pass starts by setting the root's gradient "
+    "every gradient is still 0, the root's too — the backward pass starts by setting the root's gradient "
     "to 1 (dL/dL = 1); "
     "every other gradient is a multiple of it"
 )
 BAD_SEED = "root.grad is {got:.4g} but should be 1.0 (dL/dL = 1)"
 FORWARD_ORDER = (
-    "only the root's parents received gradients: the nodes were visited parents first. "
+    "only the root's parents received gradients — the nodes were visited parents first. "
     "A node may pass its gradient on only once it is complete, so walk the topological "
     "order reversed, root first"
 )
 OVERWRITTEN = (
-    "feeds {k} children, and its gradient equals just one of their contributions: at a merge "
+    "feeds {k} children, and its gradient equals just one of their contributions — at a merge "
     "the contributions must be added to what the parent already holds; assigning replaces it and keeps "
     "only the last one"
 )

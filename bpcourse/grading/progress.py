@@ -213,6 +213,7 @@ def progress_figure(rows: list[Row], title: str = "Your progress") -> Figure:
     if upcoming is not None:
         handles.append(Patch(facecolor="white", edgecolor=NEXT_EDGE, linewidth=2, label="next to do"))
     fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), frameon=False, fontsize=8)
+    earned = round(earned, 1)  # partial credit comes in thirds and quarters: 66.0667 reads as 66.1
     ax.set_title(
         f"{title}: {counts['right']} of {len(rows)} exercises right, {earned:g} of {total:g} points",
         fontsize=11,
@@ -300,7 +301,7 @@ def run(args: argparse.Namespace) -> int:
     print(table_text(rows))
     counts, earned, total = totals(rows)
     print()
-    print(", ".join(f"{counts[s]} {s}" for s in STATES) + f": {earned:g} of {total:g} points")
+    print(", ".join(f"{counts[s]} {s}" for s in STATES) + f": {round(earned, 1):g} of {total:g} points")
     png = args.png or args.out / "progress.png"
     png.parent.mkdir(parents=True, exist_ok=True)
     title = "Your progress" if args.folder is None else f"Progress of {submissions[0].student}"

@@ -65,6 +65,7 @@ _TIMEOUT = re.compile(r"did not (return|finish) within")
 TAMPERING_MISCONCEPTION = "tampering attempt: the code reaches for the grader's own modules"
 DEFAULT_LOW_SCORE = 60.0
 DEFAULT_MANY_PROBLEMS = 2
+SCORE_COLUMNS = 3  # histograms to a row in the score figure
 
 
 class ReportInputError(Exception):
@@ -326,12 +327,17 @@ def short(text: str, width: int = 60) -> str:
 def score_figure(report: ClassReport) -> Figure:
     """One histogram per notebook: how many students scored how many points (missing work: 0).
 
-    Up to 20 points, one bar per point; beyond, ten bars.
+    Up to 20 points, one bar per point; beyond, ten bars. At most three histograms to a row, so that
+    a course of many notebooks stays as wide as the other charts, and its labels readable.
     """
     n = len(report.notebooks)
-    fig = Figure(figsize=(4.2 * n, 3.2), layout="constrained")
-    axes = fig.subplots(1, n, squeeze=False)[0]
-    for ax, nb in zip(axes, report.notebooks, strict=True):
+    columns = min(n, SCORE_COLUMNS)
+    rows = -(-n // columns)
+    fig = Figure(figsize=(4.2 * columns, 3.2 * rows), layout="constrained")
+    grid = fig.subplots(rows, columns, squeeze=False).ravel()
+    for spare in grid[n:]:  # the last row's empty places
+        spare.remove()
+    for ax, nb in zip(grid[:n], report.notebooks, strict=True):
         values = [v or 0.0 for v in report.scores[nb].values()]
         top = report.notebook_max[nb]
         if 0 < top <= 20:  # one bar per point, centred on it (a fractional score goes to the nearest)
@@ -359,7 +365,7 @@ def outcome_figure(report: ClassReport) -> Figure:
         ax.barh(y, counts, left=left, color=COLOURS[kind], label=kind, edgecolor="white")
         left = [a + b for a, b in zip(left, counts, strict=True)]
     ax.set_yticks(y, names)
-    ax.invert_yaxis()
+    ax.set_ylim(len(rows) - 0.5, -0.5)  # the first exercise on top, no empty band above or below
     ax.set_xlabel("students")
     ax.set_title("Outcome of each exercise")
     ax.xaxis.get_major_locator().set_params(integer=True)

@@ -1,4 +1,4 @@
-"""Write the sample class: six students' notebooks 01, 03 and 05, and two students' 08 and 09.
+"""Write the sample class: six students' notebooks 01, 03 and 05, and two students' 08, 09 and 10.
 
 Every submission starts from the student notebook (``notebooks/<id>.ipynb``) with
 each exercise filled in from the instructor's solution (``solutions/<id>.ipynb``,
@@ -34,7 +34,8 @@ NB03 = "03_affine_and_activations"
 NB05 = "05_minibatches_and_training"
 NB08 = "08_build_your_own_engine"
 NB09 = "09_modular_layers_and_digits"
-ASSIGNMENTS = (NB01, NB03, NB05, NB08, NB09)
+NB10 = "10_rules_transformers_need"
+ASSIGNMENTS = (NB01, NB03, NB05, NB08, NB09, NB10)
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 
@@ -99,7 +100,14 @@ acts entry by entry, so its Jacobian is diagonal, and multiplying by it is the e
 
 STUDENTS: dict[str, dict[str, tuple[Stub | Edit | AddCell | Write, ...]]] = {
     # Everything right, and a written answer for the instructor to grade (the others leave theirs empty).
-    "ada": {NB01: (), NB03: (Write("written_delta_recurrence", ADA_WRITES),), NB05: (), NB08: (), NB09: ()},
+    "ada": {
+        NB01: (),
+        NB03: (Write("written_delta_recurrence", ADA_WRITES),),
+        NB05: (),
+        NB08: (),
+        NB09: (),
+        NB10: (),
+    },
     # Partly done: exercises left as stubs, and one half right (δ1 without tanh's slope).
     "ben": {
         NB01: (Stub("central_difference"),),
@@ -138,6 +146,20 @@ STUDENTS: dict[str, dict[str, tuple[Stub | Edit | AddCell | Write, ...]]] = {
                 "decayed_affine_layer",
                 'grads["W"] + self.weight_decay * self.params["W"]',
                 'grads["W"] + 2 * self.weight_decay * self.params["W"]',
+            ),
+        ),
+        # Attention scores whose dX keeps only the path through the queries (X feeds the keys too),
+        # and a batch norm whose backward pass divides by B - 1 where its forward variance divides by B.
+        NB10: (
+            Edit(
+                "attention_scores_backward",
+                "    dX = Wq.T @ dQ + Wk.T @ dK  # X reaches S along two paths: the contributions add up\n",
+                "    dX = Wq.T @ dQ  # X goes in through the queries\n",
+            ),
+            Edit(
+                "batchnorm_backward",
+                "dvar * 2.0 * (X - mu) / B + dmu / B",
+                "dvar * 2.0 * (X - mu) / (B - 1) + dmu / B",
             ),
         ),
     },
