@@ -24,6 +24,7 @@ from helpers import (
     assert_no_number_shown,
     assert_not_implemented,
     by_exercise,
+    coded,
     grade_notebook,
     judging,
     lines_text,
@@ -31,7 +32,7 @@ from helpers import (
 )
 
 from bpcourse.clipping import clip_by_global_norm as engine_clip
-from bpcourse.exercises import by_notebook, get
+from bpcourse.exercises import get
 from bpcourse.exercises.core import draw_checked_inputs
 from bpcourse.exercises.rules_transformers_need import batchnorm_forward
 from bpcourse.tensor import Tensor
@@ -294,7 +295,7 @@ def _id(mistake: Mistake) -> str:
 
 # -- the registry ----------------------------------------------------------------------------------
 def test_the_notebook_registers_its_six_exercises_in_order_with_their_points():
-    exercises = by_notebook(NOTEBOOK)
+    exercises = coded(NOTEBOOK)  # the why-questions are tested in test_why_questions.py
     assert [e.name for e in exercises] == list(CORRECT)
     assert [e.points for e in exercises] == [2, 3, 4, 2, 3, 1]
     assert all(e.reference is not None and e.numeric is not None for e in exercises)

@@ -372,7 +372,7 @@ def _text(cell: dict) -> str:
 
 def test_the_predictions_are_found() -> None:
     assert len(PREDICTIONS) >= 20
-    assert {notebook[:2] for notebook, _ in PREDICTIONS} == {f"0{i}" for i in range(8)}
+    assert {notebook[:2] for notebook, _ in PREDICTIONS} == {f"{i:02d}" for i in range(11)}
 
 
 @pytest.mark.parametrize("path", STUDENTS, ids=[p.stem for p in STUDENTS])

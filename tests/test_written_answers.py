@@ -78,8 +78,9 @@ def _entry(result: dict) -> dict:
     return entry
 
 
-def test_the_course_has_written_answers_in_four_notebooks_each_handed_out_empty() -> None:
-    notebooks = {NOTEBOOK, "03_affine_and_activations", "04_softmax_cross_entropy", "07_cost_of_backprop"}
+def test_the_course_has_written_answers_in_five_notebooks_each_handed_out_empty() -> None:
+    notebooks = {NOTEBOOK, "03_affine_and_activations", "04_softmax_cross_entropy", "07_cost_of_backprop",
+                 "10_rules_transformers_need"}  # fmt: skip
     assert {w.notebook for w in WRITTEN} == notebooks
     for answer in WRITTEN:
         student = json.loads((ROOT / "notebooks" / f"{answer.notebook}.ipynb").read_text(encoding="utf-8"))

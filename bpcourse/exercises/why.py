@@ -1,4 +1,4 @@
-"""Questions that ask why: predictions in notebooks 00 to 07, where the skill is understanding.
+"""Questions that ask why: predictions in notebooks 00 to 10, where the skill is understanding.
 
 Each is a ``Prediction`` (``bpcourse.exercises.prediction``): the learner picks
 a letter, or gives a sign or a number, and the check explains the answer once
@@ -21,6 +21,11 @@ N04, N05, N06, N07 = (
     "05_minibatches_and_training",
     "06_vanishing_and_exploding",
     "07_cost_of_backprop",
+)
+N08, N09, N10 = (
+    "08_build_your_own_engine",
+    "09_modular_layers_and_digits",
+    "10_rules_transformers_need",
 )
 ABCD = ("a", "b", "c", "d")
 
@@ -328,6 +333,142 @@ FORWARD_PASSES = predict(
     revisit="forward mode: a Jacobian-vector product, one column per pass",
 )
 
+ASSIGN_AT_MERGE = predict(
+    "assign_at_merge",
+    N08,
+    "L = x·y + x at x = 2, y = 5, a backward pass that assigns instead of adding: what x.grad holds",
+    Prediction(
+        kind="number",
+        answer=5,
+        explanation="the reverse walk reaches L before u = x·y, since u is a parent of L: L writes 1 into "
+        "x.grad, then u overwrites it with y = 5; the right gradient, 6, is the sum of both, "
+        "which adding gives",
+        hint="x receives one contribution directly from L and one through u = x·y; with assignment the "
+        "later one replaces the earlier: which of the two nodes does the reverse walk reach last?",
+        wrong={
+            6: "that is dL/dx, the sum of both contributions, which adding gives; with assignment each "
+            "contribution replaces the one before it",
+            1: "that is the contribution of the direct path; ask which node the reverse walk reaches last, "
+            "L or u, and so which contribution stays",
+        },
+    ),
+    revisit="the backward pass: upstream times local, added into each parent",
+)
+
+WHY_LEAVES_ACCUMULATE = predict(
+    "why_leaves_accumulate",
+    N08,
+    "why backward() adds into the leaves' gradients across passes instead of setting them afresh",
+    Prediction(
+        kind="choice",
+        choices=ABCD,
+        answer="b",
+        explanation="the gradient of a sum of losses is the sum of their gradients, so losses "
+        "backpropagated one after another (several mini-batches, or several terms of one loss) leave the "
+        "gradient of their total in the leaves; the price is that a training loop clears them "
+        "before each step",
+        hint="think of a loss too large for one pass, split into parts backpropagated one after another: "
+        "what should the leaves hold at the end?",
+        wrong={
+            "a": "one pass gives a leaf its whole gradient: every contribution, however many times the "
+            "leaf is used, arrives within that pass",
+            "c": "backward() already walks every node and clears the inner ones: clearing the leaves in the "
+            "same walk would cost nothing more",
+            "d": "the sum at a merge happens within one pass, and inner nodes do it too while starting "
+            "from 0 at every pass: it does not need the gradients of earlier passes",
+        },
+    ),
+    revisit="gradients across passes: leaves add up, inner nodes start from 0",
+)
+
+UPSTREAM_SHAPE = predict(
+    "upstream_shape",
+    N09,
+    "W of shape (10, 32), a batch of 64: the shape of the upstream gradient that layer's backward receives",
+    Prediction(
+        kind="shape",
+        answer=(10, 64),
+        explanation="the upstream gradient is ∂L/∂Z for the layer's output Z = W X + b: one row per output "
+        "unit (10) and one column per example (64)",
+        hint="the upstream gradient is the gradient of the layer's output: it has the shape of that output",
+        wrong={
+            (64, 10): "one example per column, as everywhere in the course: which axis holds the examples?",
+            (10, 32): "that is the shape of W and of dW, which the layer computes; it receives the "
+            "gradient of its output",
+            (32, 64): "that is the shape of the layer's input and of dX, which it sends to the layer below",
+        },
+    ),
+    revisit="one interface for every layer: backward(upstream, cache), upstream of the output's shape",
+)
+
+DECAY_FACTOR = predict(
+    "decay_factor",
+    N09,
+    "weight decay λ = 0.2, learning rate η = 0.5, a zero data gradient: W's factor after two steps",
+    Prediction(
+        kind="number",
+        answer=0.81,
+        explanation="with no data gradient a step is W ← W − ηλW = (1 − ηλ)W = 0.9 W, and two steps "
+        "multiply: 0.9 · 0.9 = 0.81",
+        hint="write one step of gradient descent on λ/2 ‖W‖² alone, find the factor it multiplies W by, "
+        "and apply it twice",
+        wrong={
+            0.9: "that is the factor of one step; the second step shrinks what the first one left",
+            0.8: "each step multiplies W by its factor: two steps compound, they do not subtract ηλ twice",
+            0.64: "that is what a penalty λ‖W‖², of gradient 2λW, would give; the course's penalty is "
+            "λ/2 ‖W‖², of gradient λW",
+            1: "the data gradient is zero, but the penalty's path still sends λW into W's gradient",
+            1.21: "gradient descent moves against the gradient: the penalty's gradient λW points away "
+            "from 0, so a step subtracts it",
+        },
+    ),
+    revisit="weight decay: a second path into W, and a step that shrinks W",
+)
+
+KEY_GRADIENT_SHAPE = predict(
+    "key_gradient_shape",
+    N10,
+    "an attention head with d = 64, d_k = 16 and T = 10 tokens: the shape of ∂L/∂K",
+    Prediction(
+        kind="shape",
+        answer=(16, 10),
+        explanation="K = W_k X holds one key of d_k = 16 numbers per token, one token per column, and "
+        "a gradient has the shape of what it is the gradient of",
+        hint="a gradient has the shape of what it is the gradient of: find the shape of K from the shapes "
+        "of W_k and X",
+        wrong={
+            (10, 16): "tokens are columns in the course's layout: which axis holds the tokens?",
+            (10, 10): "that is the shape of the scores S and of G = ∂L/∂S, one number per pair of tokens",
+            (16, 64): "that is the shape of W_k and of its gradient, not of the keys",
+            (64, 10): "that is the shape of X and of ∂L/∂X",
+        },
+    ),
+    revisit="attention scores: S = QᵀK / √d_k and its two factors",
+)
+
+CLIPPED_NORM = predict(
+    "clipped_norm",
+    N10,
+    "gradients of norms 3 and 4, clipped by global norm to c = 1: the norm of the first one after",
+    Prediction(
+        kind="number",
+        answer=0.6,
+        explanation="the global norm is √(3² + 4²) = 5 > 1, so every gradient is multiplied by 1/5: the "
+        "first has norm 3/5 and the second 4/5, and the whole step keeps its direction",
+        hint="compute the global norm of all the entries together, then the one factor that multiplies "
+        "every gradient",
+        wrong={
+            1: "that is clipping the first array by its own norm; clipping by global norm multiplies every "
+            "array by one factor, found from the norm of all of them together",
+            3: "clipping acts whenever the global norm exceeds the threshold: compute the global norm",
+            0.2: "that is the factor that multiplies every gradient; apply it to the first one's norm",
+            3 / 7: "the global norm is the square root of the sum of the squared norms, not the sum of "
+            "the norms",
+        },
+    ),
+    revisit="gradient clipping by global norm: one factor for every gradient",
+)
+
 EXERCISES = (
     WHY_BACKPROP_IS_CHEAP,
     WHY_MUL_SCALES,
@@ -344,4 +485,10 @@ EXERCISES = (
     RESIDUAL_EXPLODES,
     WHEN_FORWARD_MODE,
     FORWARD_PASSES,
+    ASSIGN_AT_MERGE,
+    WHY_LEAVES_ACCUMULATE,
+    UPSTREAM_SHAPE,
+    DECAY_FACTOR,
+    KEY_GRADIENT_SHAPE,
+    CLIPPED_NORM,
 )

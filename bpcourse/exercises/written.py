@@ -62,6 +62,12 @@ WRITTEN: tuple[WrittenAnswer, ...] = (
         2,
         "which mode to pick for a given Jacobian, counting passes, and what reverse mode costs in memory",
     ),
+    WrittenAnswer(
+        "written_layernorm_sums",
+        "10_rules_transformers_need",
+        2,
+        "which sums of layer normalization's ∂L/∂X are zero for every loss, and why (a shift it cannot see)",
+    ),
 )
 
 
