@@ -240,6 +240,12 @@ def pow_without_n(self, n):
     return type(self)(self.data**n, (self,), (self.data ** (n - 1),))
 
 
+def div_of_its_own_sign_lost(self, other):
+    other = self._node(other)
+    q = self.data / other.data
+    return type(self)(q, (self, other), (1.0 / other.data, q / other.data))
+
+
 BACKWARD_MISTAKES = [
     ("assigning at a merge", {"backward": backward_assigning}, "equals just one of the contributions"),
     ("recursive order", {"order": order_recursive}, "RecursionError on a chain of 10,000 nodes"),
@@ -254,6 +260,11 @@ OP_MISTAKES = [
     ("product's derivatives swapped", {"__mul__": mul_swapped}, engine08.MUL_SWAPPED),
     ("tanh's slope from its input", {"tanh": tanh_of_input}, engine08.TANH_OF_INPUT),
     ("power rule without n", {"__pow__": pow_without_n}, engine08.POW_WITHOUT_N),
+    (
+        "division with a rule of its own, a sign lost",
+        {"__truediv__": div_of_its_own_sign_lost},
+        engine08.COMPOSED_LOCAL.format(name="b"),
+    ),
 ]
 
 
@@ -356,6 +367,7 @@ def test_every_diagnosis_of_the_module_is_reached_by_a_mistake_above():
     assert {engine08.NO_SEED, engine08.WRONG_ORDER, engine08.NOT_RESET, engine08.LEAVES_RESET} <= named
     assert {engine08.NO_RADD, engine08.MUL_SWAPPED, engine08.TANH_OF_INPUT, engine08.POW_WITHOUT_N} <= named
     assert engine08.VISITED_EARLY in named
+    assert engine08.COMPOSED_LOCAL.format(name="b") in named
 
 
 def test_a_gradient_that_is_a_node_is_named():

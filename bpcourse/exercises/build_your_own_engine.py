@@ -10,7 +10,9 @@ differences.
 * ``Scalar``: the class with its ops. Each op is made on fresh leaves, and the
   node it returns must hold the right value and record its parents with the
   right local derivatives (``-``, ``/`` and unary minus may be built from the
-  other ops: only their values are judged here). ``2 + a`` and ``2 * a`` need
+  other ops: their value is judged, and their derivatives with respect to
+  ``a`` and ``b`` along the local derivatives of the nodes they are built
+  from). ``2 + a`` and ``2 * a`` need
   ``__radd__`` and ``__rmul__``.
 * ``order``: the learner's iterative topological order, a function of a node
   that reads only ``.parents``. It is judged on its own, as notebook 02's
@@ -105,7 +107,7 @@ OP_CASES: tuple[tuple[str, str], ...] = (
     ("radd", "a number plus a node (2 + a)"),
     ("rmul", "a number times a node (2 × a)"),
 )
-BUILT_FROM_OTHERS = ("neg", "sub", "truediv")  # only their values are judged
+BUILT_FROM_OTHERS = ("neg", "sub", "truediv")  # judged through the local derivatives of their parts
 
 WRONG_VALUE = "has the wrong value"
 NOT_A_NUMBER = "is not a number: a node's data, its gradient and its local derivatives are floats"
@@ -119,6 +121,11 @@ MISSING_PARENT = (
 WRONG_LOCAL = (
     "records the wrong local derivative with respect to {name}: the derivative of this op's output "
     "with respect to that input, at the input's value"
+)
+COMPOSED_LOCAL = (
+    "has the right value, but the local derivatives it records lead to the wrong derivative with "
+    "respect to {name}: build it from the ops above (then their rules give the right one), or, if it "
+    "has a rule of its own, check that rule"
 )
 MUL_SWAPPED = (
     "records each input's own value as its local derivative: the derivative of a product with respect "
@@ -169,6 +176,10 @@ def _local_problem(op: str, x: float, y: float, got: dict[str, Any]) -> str | No
     if not _close(got.get("value", math.nan), value):
         return WRONG_VALUE
     if op in BUILT_FROM_OTHERS:
+        through = list(got.get("through", []))
+        for index, name, expected in ((0, "a", d_a), (1, "b", d_b)):
+            if expected is not None and index < len(through) and not _close(through[index], expected):
+                return COMPOSED_LOCAL.format(name=name)
         return None
     parents, local = list(got.get("parents", [])), list(got.get("local", []))
     if len(parents) != len(local):
