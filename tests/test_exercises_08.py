@@ -246,6 +246,10 @@ def div_of_its_own_sign_lost(self, other):
     return type(self)(q, (self, other), (1.0 / other.data, q / other.data))
 
 
+def relu_slope_one_at_zero(self):
+    return type(self)(max(0.0, self.data), (self,), (1.0 if self.data >= 0 else 0.0,))
+
+
 BACKWARD_MISTAKES = [
     ("assigning at a merge", {"backward": backward_assigning}, "equals just one of the contributions"),
     ("recursive order", {"order": order_recursive}, "RecursionError on a chain of 10,000 nodes"),
@@ -260,6 +264,7 @@ OP_MISTAKES = [
     ("product's derivatives swapped", {"__mul__": mul_swapped}, engine08.MUL_SWAPPED),
     ("tanh's slope from its input", {"tanh": tanh_of_input}, engine08.TANH_OF_INPUT),
     ("power rule without n", {"__pow__": pow_without_n}, engine08.POW_WITHOUT_N),
+    ("relu's slope 1 at 0", {"relu": relu_slope_one_at_zero}, engine08.RELU_AT_ZERO),
     (
         "division with a rule of its own, a sign lost",
         {"__truediv__": div_of_its_own_sign_lost},
@@ -367,7 +372,7 @@ def test_every_diagnosis_of_the_module_is_reached_by_a_mistake_above():
     assert {engine08.NO_SEED, engine08.WRONG_ORDER, engine08.NOT_RESET, engine08.LEAVES_RESET} <= named
     assert {engine08.NO_RADD, engine08.MUL_SWAPPED, engine08.TANH_OF_INPUT, engine08.POW_WITHOUT_N} <= named
     assert engine08.VISITED_EARLY in named
-    assert engine08.COMPOSED_LOCAL.format(name="b") in named
+    assert {engine08.COMPOSED_LOCAL.format(name="b"), engine08.RELU_AT_ZERO} <= named
 
 
 def test_a_gradient_that_is_a_node_is_named():

@@ -138,6 +138,9 @@ TANH_OF_INPUT = (
 POW_WITHOUT_N = (
     "records a to the power n − 1 without the factor n: the power rule brings the exponent down in front"
 )
+RELU_AT_ZERO = (
+    "records slope 1 at a = 0 exactly: the slope of max(0, a) is 1 only where a > 0, and is taken as 0 at 0"
+)
 NO_RADD = (
     "a plain number on the left of your node fails: Python first asks the number, which does not know "
     "your class, and then asks your node through its reflected method. Write the reflected addition "
@@ -200,6 +203,8 @@ def _local_problem(op: str, x: float, y: float, got: dict[str, Any]) -> str | No
             return TANH_OF_INPUT
         if op == "pow" and _close(recorded, x ** (y - 1.0)):
             return POW_WITHOUT_N
+        if op == "relu" and x == 0.0 and _close(recorded, 1.0):
+            return RELU_AT_ZERO
         return WRONG_LOCAL.format(name=name)
     return None
 
@@ -209,6 +214,18 @@ def _raised(op: str, exc: BaseException) -> str:
     if op in ("radd", "rmul") and "TypeError" in text and "unsupported operand" in text:
         return f"{text} — {NO_RADD}"
     return text
+
+
+def _relu_at_zero(call: Call) -> str | None:
+    try:
+        got = call({"op": "relu", "x": 0.0, "y": 0.5})
+    except GradingStop:
+        raise
+    except Exception as exc:
+        return _raised("relu", exc)
+    if not isinstance(got, dict):
+        return f"could not be read back ({type_name(got)})"
+    return _local_problem("relu", 0.0, 0.5, got)
 
 
 def _judge_ops(exercise: Exercise, call: Call, rng: np.random.Generator) -> Verdict:
@@ -233,6 +250,9 @@ def _judge_ops(exercise: Exercise, call: Call, rng: np.random.Generator) -> Verd
             problem = _local_problem(op, inputs["x"], inputs["y"], got)
             if problem is not None:
                 break
+        if op == "relu" and problem is None:
+            # The kink itself, where a slope of 1 for a >= 0 would go unseen on random inputs.
+            problem = _relu_at_zero(call)
         lines.append(Line(what, problem is None, problem or ""))
     if stubs == len(OP_CASES):
         return not_implemented(exercise)
