@@ -313,6 +313,10 @@ WRONG_ORDER = (
     "only the root's own inputs received gradients — the nodes were visited inputs first. A node may pass "
     "its gradient on only once it is complete, so walk the order reversed, the root first"
 )
+NO_UPSTREAM = (
+    "every parent received the local derivatives alone: a parent's share is the node's own gradient "
+    "(upstream) TIMES the local derivative"
+)
 OVERWRITTEN = (
     "is used {k} times, and its gradient equals just one of the contributions — at a merge each "
     "contribution must be ADDED to what the node already holds; assigning replaces it and keeps only the last"
@@ -512,6 +516,29 @@ def _forward_order(grads: np.ndarray, expected: np.ndarray, uses: list[list[tupl
     )
 
 
+def _local_alone(
+    grads: np.ndarray,
+    right: np.ndarray,
+    uses: list[list[tuple[int, float]]],
+    steps: Sequence[Sequence[Any]],
+    n: int,
+) -> bool:
+    """Whether each node received the bare sum of its local derivatives, without the upstream factor.
+
+    Judged on the nodes used only by ops with a rule of their own: the class may build -, / and
+    unary minus from other ops, with nodes of its own in between.
+    """
+    slots = [
+        slot
+        for slot in range(grads.size - 1)
+        if uses[slot] and all(str(steps[child - n][0]) not in BUILT_FROM_OTHERS for child, _ in uses[slot])
+    ]
+    bare = [sum(local for _, local in uses[slot]) for slot in slots]
+    return (
+        bool(slots) and _close(grads[slots], bare) and not _close(np.asarray(right, dtype=float)[slots], bare)
+    )
+
+
 def _grads_problem(program: Program, got: Any, reference: dict[str, Any], adds: bool = False) -> str | None:
     """None when values and gradients are right; else the first thing wrong, in words.
 
@@ -547,6 +574,8 @@ def _grads_problem(program: Program, got: Any, reference: dict[str, Any], adds: 
     uses = _uses(expected["values"], steps, n)
     if _forward_order(grads, right, uses):
         return WRONG_ORDER
+    if _local_alone(grads, right, uses, steps, n):
+        return NO_UPSTREAM
     for slot in reversed(range(grads.size - 1)):
         shares = [grads[child] * local for child, local in uses[slot]]
         if _close(grads[slot], sum(shares)):
