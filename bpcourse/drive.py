@@ -94,7 +94,34 @@ def one_op(cls: type, op: str, x: float, y: float) -> dict[str, Any]:
         "parents": [0 if p is a else 1 if (b is not None and p is b) else -1 for p in parents],
         "local": [_number(g) for g in local],
         "local_kind": next((_kind(g) for g in local if _kind(g)), ""),
+        "through": _through(out, (a, b)),
     }
+
+
+def _through(out: Any, targets: Sequence[Any]) -> list[float]:
+    """d out / d target for each target, summed over every path of recorded local derivatives.
+
+    The chain rule walked by hand over the few nodes an op made, without the class's own backward
+    pass: this judges ops built from others (``a - b = a + (-b)``) by the rules of their parts.
+    """
+    totals = [0.0] * len(targets)
+    stack = [(out, 1.0, 0)]
+    while stack:
+        node, weight, depth = stack.pop()
+        for k, target in enumerate(targets):
+            if target is not None and node is target:
+                totals[k] += weight
+        if depth >= 8:
+            continue
+        parents = getattr(node, "parents", ())
+        local = getattr(node, "local_grads", ())
+        try:
+            pairs = list(zip(parents, local, strict=False))
+        except TypeError:
+            continue
+        for parent, g in pairs:
+            stack.append((parent, weight * _number(g), depth + 1))
+    return totals
 
 
 def run_program(

@@ -240,10 +240,32 @@ def pow_without_n(self, n):
     return type(self)(self.data**n, (self,), (self.data ** (n - 1),))
 
 
+def div_of_its_own_sign_lost(self, other):
+    other = self._node(other)
+    q = self.data / other.data
+    return type(self)(q, (self, other), (1.0 / other.data, q / other.data))
+
+
+def backward_without_upstream(self):
+    nodes = self.order()
+    for node in nodes:
+        if node.parents:
+            node.grad = 0.0
+    self.grad = 1.0
+    for node in reversed(nodes):
+        for parent, local in zip(node.parents, node.local_grads, strict=True):
+            parent.grad += local
+
+
+def relu_slope_one_at_zero(self):
+    return type(self)(max(0.0, self.data), (self,), (1.0 if self.data >= 0 else 0.0,))
+
+
 BACKWARD_MISTAKES = [
     ("assigning at a merge", {"backward": backward_assigning}, "equals just one of the contributions"),
     ("recursive order", {"order": order_recursive}, "RecursionError on a chain of 10,000 nodes"),
     ("no seed", {"backward": backward_unseeded}, engine08.NO_SEED),
+    ("local derivative alone", {"backward": backward_without_upstream}, engine08.NO_UPSTREAM),
     ("forward order", {"backward": backward_forward_order}, engine08.WRONG_ORDER),
     ("breadth-first walk", {"backward": backward_breadth_first}, engine08.VISITED_EARLY),
     ("never reset", {"backward": backward_never_reset}, engine08.NOT_RESET),
@@ -254,6 +276,12 @@ OP_MISTAKES = [
     ("product's derivatives swapped", {"__mul__": mul_swapped}, engine08.MUL_SWAPPED),
     ("tanh's slope from its input", {"tanh": tanh_of_input}, engine08.TANH_OF_INPUT),
     ("power rule without n", {"__pow__": pow_without_n}, engine08.POW_WITHOUT_N),
+    ("relu's slope 1 at 0", {"relu": relu_slope_one_at_zero}, engine08.RELU_AT_ZERO),
+    (
+        "division with a rule of its own, a sign lost",
+        {"__truediv__": div_of_its_own_sign_lost},
+        engine08.COMPOSED_LOCAL.format(name="b"),
+    ),
 ]
 
 
@@ -356,6 +384,7 @@ def test_every_diagnosis_of_the_module_is_reached_by_a_mistake_above():
     assert {engine08.NO_SEED, engine08.WRONG_ORDER, engine08.NOT_RESET, engine08.LEAVES_RESET} <= named
     assert {engine08.NO_RADD, engine08.MUL_SWAPPED, engine08.TANH_OF_INPUT, engine08.POW_WITHOUT_N} <= named
     assert engine08.VISITED_EARLY in named
+    assert {engine08.COMPOSED_LOCAL.format(name="b"), engine08.RELU_AT_ZERO, engine08.NO_UPSTREAM} <= named
 
 
 def test_a_gradient_that_is_a_node_is_named():

@@ -10,7 +10,9 @@ differences.
 * ``Scalar``: the class with its ops. Each op is made on fresh leaves, and the
   node it returns must hold the right value and record its parents with the
   right local derivatives (``-``, ``/`` and unary minus may be built from the
-  other ops: only their values are judged here). ``2 + a`` and ``2 * a`` need
+  other ops: their value is judged, and their derivatives with respect to
+  ``a`` and ``b`` along the local derivatives of the nodes they are built
+  from). ``2 + a`` and ``2 * a`` need
   ``__radd__`` and ``__rmul__``.
 * ``order``: the learner's iterative topological order, a function of a node
   that reads only ``.parents``. It is judged on its own, as notebook 02's
@@ -105,7 +107,7 @@ OP_CASES: tuple[tuple[str, str], ...] = (
     ("radd", "a number plus a node (2 + a)"),
     ("rmul", "a number times a node (2 × a)"),
 )
-BUILT_FROM_OTHERS = ("neg", "sub", "truediv")  # only their values are judged
+BUILT_FROM_OTHERS = ("neg", "sub", "truediv")  # judged through the local derivatives of their parts
 
 WRONG_VALUE = "has the wrong value"
 NOT_A_NUMBER = "is not a number: a node's data, its gradient and its local derivatives are floats"
@@ -120,6 +122,11 @@ WRONG_LOCAL = (
     "records the wrong local derivative with respect to {name}: the derivative of this op's output "
     "with respect to that input, at the input's value"
 )
+COMPOSED_LOCAL = (
+    "has the right value, but the local derivatives it records lead to the wrong derivative with "
+    "respect to {name}: build it from the ops above (then their rules give the right one), or, if it "
+    "has a rule of its own, check that rule"
+)
 MUL_SWAPPED = (
     "records each input's own value as its local derivative: the derivative of a product with respect "
     "to one factor is the OTHER factor"
@@ -130,6 +137,9 @@ TANH_OF_INPUT = (
 )
 POW_WITHOUT_N = (
     "records a to the power n − 1 without the factor n: the power rule brings the exponent down in front"
+)
+RELU_AT_ZERO = (
+    "records slope 1 at a = 0 exactly: the slope of max(0, a) is 1 only where a > 0, and is taken as 0 at 0"
 )
 NO_RADD = (
     "a plain number on the left of your node fails: Python first asks the number, which does not know "
@@ -169,6 +179,10 @@ def _local_problem(op: str, x: float, y: float, got: dict[str, Any]) -> str | No
     if not _close(got.get("value", math.nan), value):
         return WRONG_VALUE
     if op in BUILT_FROM_OTHERS:
+        through = list(got.get("through", []))
+        for index, name, expected in ((0, "a", d_a), (1, "b", d_b)):
+            if expected is not None and index < len(through) and not _close(through[index], expected):
+                return COMPOSED_LOCAL.format(name=name)
         return None
     parents, local = list(got.get("parents", [])), list(got.get("local", []))
     if len(parents) != len(local):
@@ -189,6 +203,8 @@ def _local_problem(op: str, x: float, y: float, got: dict[str, Any]) -> str | No
             return TANH_OF_INPUT
         if op == "pow" and _close(recorded, x ** (y - 1.0)):
             return POW_WITHOUT_N
+        if op == "relu" and x == 0.0 and _close(recorded, 1.0):
+            return RELU_AT_ZERO
         return WRONG_LOCAL.format(name=name)
     return None
 
@@ -198,6 +214,18 @@ def _raised(op: str, exc: BaseException) -> str:
     if op in ("radd", "rmul") and "TypeError" in text and "unsupported operand" in text:
         return f"{text} — {NO_RADD}"
     return text
+
+
+def _relu_at_zero(call: Call) -> str | None:
+    try:
+        got = call({"op": "relu", "x": 0.0, "y": 0.5})
+    except GradingStop:
+        raise
+    except Exception as exc:
+        return _raised("relu", exc)
+    if not isinstance(got, dict):
+        return f"could not be read back ({type_name(got)})"
+    return _local_problem("relu", 0.0, 0.5, got)
 
 
 def _judge_ops(exercise: Exercise, call: Call, rng: np.random.Generator) -> Verdict:
@@ -222,6 +250,9 @@ def _judge_ops(exercise: Exercise, call: Call, rng: np.random.Generator) -> Verd
             problem = _local_problem(op, inputs["x"], inputs["y"], got)
             if problem is not None:
                 break
+        if op == "relu" and problem is None:
+            # The kink itself, where a slope of 1 for a >= 0 would go unseen on random inputs.
+            problem = _relu_at_zero(call)
         lines.append(Line(what, problem is None, problem or ""))
     if stubs == len(OP_CASES):
         return not_implemented(exercise)
@@ -281,6 +312,10 @@ BAD_SEED = "the root's gradient is {got:.4g} after the pass but should be 1 (dL/
 WRONG_ORDER = (
     "only the root's own inputs received gradients — the nodes were visited inputs first. A node may pass "
     "its gradient on only once it is complete, so walk the order reversed, the root first"
+)
+NO_UPSTREAM = (
+    "every parent received the local derivatives alone: a parent's share is the node's own gradient "
+    "(upstream) TIMES the local derivative"
 )
 OVERWRITTEN = (
     "is used {k} times, and its gradient equals just one of the contributions — at a merge each "
@@ -481,6 +516,29 @@ def _forward_order(grads: np.ndarray, expected: np.ndarray, uses: list[list[tupl
     )
 
 
+def _local_alone(
+    grads: np.ndarray,
+    right: np.ndarray,
+    uses: list[list[tuple[int, float]]],
+    steps: Sequence[Sequence[Any]],
+    n: int,
+) -> bool:
+    """Whether each node received the bare sum of its local derivatives, without the upstream factor.
+
+    Judged on the nodes used only by ops with a rule of their own: the class may build -, / and
+    unary minus from other ops, with nodes of its own in between.
+    """
+    slots = [
+        slot
+        for slot in range(grads.size - 1)
+        if uses[slot] and all(str(steps[child - n][0]) not in BUILT_FROM_OTHERS for child, _ in uses[slot])
+    ]
+    bare = [sum(local for _, local in uses[slot]) for slot in slots]
+    return (
+        bool(slots) and _close(grads[slots], bare) and not _close(np.asarray(right, dtype=float)[slots], bare)
+    )
+
+
 def _grads_problem(program: Program, got: Any, reference: dict[str, Any], adds: bool = False) -> str | None:
     """None when values and gradients are right; else the first thing wrong, in words.
 
@@ -516,6 +574,8 @@ def _grads_problem(program: Program, got: Any, reference: dict[str, Any], adds: 
     uses = _uses(expected["values"], steps, n)
     if _forward_order(grads, right, uses):
         return WRONG_ORDER
+    if _local_alone(grads, right, uses, steps, n):
+        return NO_UPSTREAM
     for slot in reversed(range(grads.size - 1)):
         shares = [grads[child] * local for child, local in uses[slot]]
         if _close(grads[slot], sum(shares)):
