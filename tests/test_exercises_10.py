@@ -206,6 +206,13 @@ def _unbroadcast_from_the_left(grad, shape):
     return grad.sum(axis=tuple(i for i, n in enumerate(shape) if n == 1), keepdims=True)
 
 
+def _unbroadcast_left_keeping_leading(grad, shape):
+    for i, n in enumerate(shape):
+        if n == 1:
+            grad = grad.sum(axis=i, keepdims=True)
+    return grad
+
+
 def _unbroadcast_mean(grad, shape):
     grad = grad.mean(axis=tuple(range(grad.ndim - len(shape))))
     return grad.mean(axis=tuple(i for i, n in enumerate(shape) if n == 1), keepdims=True)
@@ -275,6 +282,7 @@ MISTAKES = [
     Mistake("unbroadcast", _unbroadcast_no_leading, ("leading axes that broadcasting added are still",)),
     Mistake("unbroadcast", _unbroadcast_no_keepdims, ("the axes of size 1 are gone",)),
     Mistake("unbroadcast", _unbroadcast_from_the_left, ("lined up from the left",)),
+    Mistake("unbroadcast", _unbroadcast_left_keeping_leading, ("still has every axis it came with",)),
     Mistake("unbroadcast", _unbroadcast_mean, ("averages over the broadcast axes",)),
     # channel_bias_backward
     Mistake("channel_bias_backward", lambda G: G.sum(axis=3, keepdims=True),

@@ -571,6 +571,15 @@ def _from_the_left(grad: np.ndarray, shape: tuple[int, ...]) -> Outputs:
     return (out.sum(axis=ones, keepdims=True),)
 
 
+def _from_the_left_keeping_leading(grad: np.ndarray, shape: tuple[int, ...]) -> Outputs:
+    """The added axes left in place, and ``shape``'s axes of size 1 matched with ``grad``'s from the left."""
+    out = grad
+    for i, n in enumerate(shape):
+        if n == 1 and grad.shape[i] != 1:
+            out = out.sum(axis=i, keepdims=True)
+    return (out,)
+
+
 UNBROADCAST = Exercise(
     name="unbroadcast",
     notebook=NOTEBOOK,
@@ -588,6 +597,14 @@ UNBROADCAST = Exercise(
             "them too, so sum over them as well (numpy lines shapes up from the right, and the added axes "
             "are the first ones)",
             _unbroadcast_variant(leading=False),
+        ),
+        M(
+            "left_and_leading_kept",
+            "grad still has every axis it came with, and the input's axes of size 1 were matched with "
+            "grad's axes counted from the left: numpy lines shapes up from the RIGHT, so the axes "
+            "broadcasting added are grad's first axes (sum them away), and the input's last axis meets "
+            "grad's last axis",
+            _from_the_left_keeping_leading,
         ),
         M(
             "no_keepdims",
