@@ -278,6 +278,7 @@ MISTAKES = [
             ("divides by the squared norm",)),
     Mistake("clip_by_global_norm", lambda grads, c: [np.clip(g, -c, c) for g in grads],
             ("clipped to [-max_norm, max_norm]",), None),
+    Mistake("clip_by_global_norm", lambda grads, c: list(grads), ("came back unchanged",), None),
     # unbroadcast
     Mistake("unbroadcast", _unbroadcast_no_leading, ("leading axes that broadcasting added are still",)),
     Mistake("unbroadcast", _unbroadcast_no_keepdims, ("the axes of size 1 are gone",)),

@@ -506,6 +506,12 @@ CLIP_BY_GLOBAL_NORM = Exercise(
             _scaled_each(lambda grads, c: [min(1.0, c / _global(grads) ** 2)] * len(grads)),
         ),
         M(
+            "unchanged",
+            "the gradients came back unchanged: their global norm ‖g‖ is above max_norm here, so every array "
+            "is multiplied by the same factor max_norm/‖g‖, smaller than 1",
+            lambda grads, max_norm: tuple(g.copy() for g in grads),
+        ),
+        M(
             "clipped_entries",
             "each entry was clipped to [-max_norm, max_norm] on its own: that changes the direction of "
             "the update; clipping by norm scales all the entries by one common factor",
