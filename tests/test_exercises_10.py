@@ -136,9 +136,9 @@ OTHER_WAYS = [
 
 
 # -- classic mistakes, as a learner writes them ---------------------------------------------------
-def _attention(dq_g=lambda G: G.T, dk_g=lambda G: G, paths="both", scaled=True):
+def _attention(dq_g=lambda G: G.T, dk_g=lambda G: G, paths="both", scaled=True, by_d_k=False):
     def learner(G, X, Wq, Wk):
-        scale = 1 / np.sqrt(Wq.shape[0]) if scaled else 1.0
+        scale = (1 / Wq.shape[0] if by_d_k else 1 / np.sqrt(Wq.shape[0])) if scaled else 1.0
         Q, K = Wq @ X, Wk @ X
         dQ = K @ dq_g(G) * scale
         dK = Q @ dk_g(G) * scale
@@ -240,6 +240,7 @@ MISTAKES = [
     Mistake("attention_scores_backward", _attention(dk_g=lambda G: G.T), ("dK uses Gᵀ where G belongs",),
             "partial", ("dX", "dWk")),
     Mistake("attention_scores_backward", _attention(scaled=False), ("the factor 1/√d_k",)),
+    Mistake("attention_scores_backward", _attention(by_d_k=True), ("divides by d_k where",)),
     # batchnorm_backward
     Mistake("batchnorm_backward", _batchnorm(mu_path=False, var_path=False),
             ("as if μ and σ² were constants",), "partial", ("dX",)),

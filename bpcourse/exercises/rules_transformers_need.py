@@ -150,12 +150,13 @@ def _attention_variant(
     dk_upstream: Callable[[np.ndarray], np.ndarray] = lambda G: G,
     paths: str = "both",
     scaled: bool = True,
+    power: float = 0.5,
 ) -> Callable[..., Outputs]:
     """The scores' backward pass with one thing changed: which G each factor receives, which paths
-    into X are summed, whether the 1/√d_k is applied."""
+    into X are summed, whether the 1/√d_k is applied (or 1/d_k**power in its place)."""
 
     def variant(G: np.ndarray, X: np.ndarray, Wq: np.ndarray, Wk: np.ndarray) -> Outputs:
-        scale = 1.0 / np.sqrt(Wq.shape[0]) if scaled else 1.0
+        scale = Wq.shape[0] ** -power if scaled else 1.0
         dQ = (Wk @ X) @ dq_upstream(G) * scale
         dK = (Wq @ X) @ dk_upstream(G) * scale
         dX = {"both": Wq.T @ dQ + Wk.T @ dK, "q": Wq.T @ dQ, "k": Wk.T @ dK}[paths]
@@ -200,6 +201,12 @@ ATTENTION_SCORES_BACKWARD = Exercise(
             "the factor 1/√d_k of the scores is missing: it multiplies S, so it multiplies every gradient "
             "that comes back from S",
             _attention_variant(scaled=False),
+        ),
+        M(
+            "scaled_by_d_k",
+            "this divides by d_k where the scores divide by its square root, √d_k: the factor that comes "
+            "back from S is the one that multiplied it going forward",
+            _attention_variant(power=1.0),
         ),
     ),
     revisit="section 1, attention scores: the product rule twice, and the merge at X",
