@@ -320,6 +320,14 @@ class AveragedAgain(Affine):
         }
 
 
+class BiasAveraged(Affine):
+    def backward(self, upstream, cache):
+        return super().backward(upstream, cache)[0], {
+            "W": upstream @ cache.T,
+            "b": upstream.mean(1, keepdims=True),
+        }
+
+
 class RowsDX(Affine):
     def backward(self, upstream, cache):
         return upstream.T @ self.params["W"], super().backward(upstream, cache)[1]
@@ -391,6 +399,11 @@ class SigmoidPlus(Sigmoid):
         return upstream * cache * (1 + cache), {}
 
 
+class SigmoidTanhSlope(Sigmoid):
+    def backward(self, upstream, cache):
+        return upstream * (1 - cache**2), {}
+
+
 class NoOneOverB(SoftmaxCrossEntropy):
     def backward(self, upstream, cache):
         P, Y = cache
@@ -433,6 +446,12 @@ class TwiceLambda(DecayedAffine):
         return dX, {**grads, "W": grads["W"] + 2 * self.weight_decay * self.params["W"]}
 
 
+class HalfLambda(DecayedAffine):
+    def backward(self, upstream, cache):
+        dX, grads = Affine.backward(self, upstream, cache)
+        return dX, {**grads, "W": grads["W"] + self.weight_decay / 2 * self.params["W"]}
+
+
 class PenaltyWithoutHalf(DecayedAffine):
     def penalty(self):
         return self.weight_decay * np.sum(self.params["W"] ** 2)
@@ -467,6 +486,7 @@ MISTAKES = [
     Mistake("affine_layer", affine_handle(BiasNotSummed), ("db has one column per example",), wrong=("db",)),
     Mistake("affine_layer", affine_handle(BiasWrongAxis), ("wrong axis",), wrong=("db",)),
     Mistake("affine_layer", affine_handle(BiasFlat), ("lost its second axis",), wrong=("db",)),
+    Mistake("affine_layer", affine_handle(BiasAveraged), ("db is the mean of G's columns",), wrong=("db",)),
     Mistake("affine_layer", affine_handle(AveragedAgain), ("B times too small",), wrong=("dX", "dW")),
     Mistake("affine_layer", affine_handle(RowsDX), ("one example per ROW",), wrong=("dX",)),
     Mistake("affine_layer", affine_handle(NoBias), ("left out the bias",), wrong=("Z",)),
@@ -483,6 +503,7 @@ MISTAKES = [
         "sigmoid_layer", activation_handle(SigmoidNoUpstream), ("local derivative alone",), wrong=("dZ",)
     ),
     Mistake("sigmoid_layer", activation_handle(SigmoidPlus), ("a sign is off",), wrong=("dZ",)),
+    Mistake("sigmoid_layer", activation_handle(SigmoidTanhSlope), ("tanh's slope",), wrong=("dZ",)),
     Mistake("softmax_ce_layer", loss_handle(NoOneOverB), ("B times too large",), wrong=("dZ",)),
     Mistake(
         "softmax_ce_layer", loss_handle(SummedLoss), ("SUM of the per-example losses",), wrong=("loss", "dZ")
@@ -494,6 +515,7 @@ MISTAKES = [
     Mistake("softmax_ce_layer", loss_handle(SoftmaxOverRows), ("wrong axis",), wrong=("dZ",)),
     Mistake("decayed_affine_layer", decay_handle(NoDecayPath), ("the contributions ADD",), wrong=("dW",)),
     Mistake("decayed_affine_layer", decay_handle(TwiceLambda), ("2λ W",), wrong=("dW",)),
+    Mistake("decayed_affine_layer", decay_handle(HalfLambda), ("half of what it should be",), wrong=("dW",)),
     Mistake(
         "decayed_affine_layer", decay_handle(PenaltyWithoutHalf), ("twice the course's",), wrong=("penalty",)
     ),

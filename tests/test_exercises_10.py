@@ -136,9 +136,9 @@ OTHER_WAYS = [
 
 
 # -- classic mistakes, as a learner writes them ---------------------------------------------------
-def _attention(dq_g=lambda G: G.T, dk_g=lambda G: G, paths="both", scaled=True):
+def _attention(dq_g=lambda G: G.T, dk_g=lambda G: G, paths="both", scaled=True, by_d_k=False):
     def learner(G, X, Wq, Wk):
-        scale = 1 / np.sqrt(Wq.shape[0]) if scaled else 1.0
+        scale = (1 / Wq.shape[0] if by_d_k else 1 / np.sqrt(Wq.shape[0])) if scaled else 1.0
         Q, K = Wq @ X, Wk @ X
         dQ = K @ dq_g(G) * scale
         dK = Q @ dk_g(G) * scale
@@ -206,6 +206,13 @@ def _unbroadcast_from_the_left(grad, shape):
     return grad.sum(axis=tuple(i for i, n in enumerate(shape) if n == 1), keepdims=True)
 
 
+def _unbroadcast_left_keeping_leading(grad, shape):
+    for i, n in enumerate(shape):
+        if n == 1:
+            grad = grad.sum(axis=i, keepdims=True)
+    return grad
+
+
 def _unbroadcast_mean(grad, shape):
     grad = grad.mean(axis=tuple(range(grad.ndim - len(shape))))
     return grad.mean(axis=tuple(i for i, n in enumerate(shape) if n == 1), keepdims=True)
@@ -233,6 +240,7 @@ MISTAKES = [
     Mistake("attention_scores_backward", _attention(dk_g=lambda G: G.T), ("dK uses Gᵀ where G belongs",),
             "partial", ("dX", "dWk")),
     Mistake("attention_scores_backward", _attention(scaled=False), ("the factor 1/√d_k",)),
+    Mistake("attention_scores_backward", _attention(by_d_k=True), ("divides by d_k where",)),
     # batchnorm_backward
     Mistake("batchnorm_backward", _batchnorm(mu_path=False, var_path=False),
             ("as if μ and σ² were constants",), "partial", ("dX",)),
@@ -271,10 +279,12 @@ MISTAKES = [
             ("divides by the squared norm",)),
     Mistake("clip_by_global_norm", lambda grads, c: [np.clip(g, -c, c) for g in grads],
             ("clipped to [-max_norm, max_norm]",), None),
+    Mistake("clip_by_global_norm", lambda grads, c: list(grads), ("came back unchanged",), None),
     # unbroadcast
     Mistake("unbroadcast", _unbroadcast_no_leading, ("leading axes that broadcasting added are still",)),
     Mistake("unbroadcast", _unbroadcast_no_keepdims, ("the axes of size 1 are gone",)),
     Mistake("unbroadcast", _unbroadcast_from_the_left, ("lined up from the left",)),
+    Mistake("unbroadcast", _unbroadcast_left_keeping_leading, ("still has every axis it came with",)),
     Mistake("unbroadcast", _unbroadcast_mean, ("averages over the broadcast axes",)),
     # channel_bias_backward
     Mistake("channel_bias_backward", lambda G: G.sum(axis=3, keepdims=True),

@@ -47,6 +47,7 @@ from bpcourse.exercises.core import Misconception as M
 from bpcourse.exercises.inputs import KINK_MARGIN, away_from_zero, distinct_sizes
 from bpcourse.exercises.minibatches_and_training import (
     AFFINE_SHAPE_HINT,
+    BIAS_AVERAGED,
     BIAS_NOT_SUMMED,
     EXTRA_ONE_OVER_B,
     WRONG_AXIS,
@@ -124,6 +125,7 @@ AFFINE_LAYER = Exercise(
         ),
         M("db_not_summed", BIAS_NOT_SUMMED, lambda W, b, X, G: (None, None, None, G)),
         M("db_wrong_axis", WRONG_AXIS, lambda W, b, X, G: (None, None, None, G.sum(axis=0, keepdims=True))),
+        M("db_averaged", BIAS_AVERAGED, lambda W, b, X, G: (None, None, None, G.mean(axis=1, keepdims=True))),
         M(
             "db_flat",
             "db lost its second axis: the sum over G's columns must stay a column of shape (m, 1) like b, "
@@ -298,6 +300,12 @@ SIGMOID_LAYER = Exercise(
             "a sign is off: σ′(z) = a(1 - a), not a(1 + a)",
             lambda Z, upstream: (None, upstream * sigmoid(Z) * (1.0 + sigmoid(Z))),
         ),
+        M(
+            "tanh_slope",
+            "this is tanh's slope, 1 - a², on the sigmoid's output: each activation has its own slope, and "
+            "the sigmoid's, written with its output a = σ(z), is a(1 - a)",
+            lambda Z, upstream: (None, upstream * (1.0 - sigmoid(Z) ** 2)),
+        ),
     ),
     revisit="the Sigmoid layer: cache the output a, and the slope is a(1 - a)",
     judge=with_hints(ELEMENTWISE_HINT),
@@ -438,6 +446,12 @@ DECAYED_AFFINE_LAYER = Exercise(
             "twice_lambda",
             TWICE_LAMBDA,
             lambda W, b, X, G, weight_decay: (None, None, G @ X.T + 2.0 * weight_decay * W, None),
+        ),
+        M(
+            "half_lambda",
+            "the decay term is half of what it should be: differentiating λ/2 · W_ij² brings down the 2 of "
+            "the square, which cancels the 1/2, so the term is λ W_ij, not λ/2 · W_ij",
+            lambda W, b, X, G, weight_decay: (None, None, G @ X.T + 0.5 * weight_decay * W, None),
         ),
         M(
             "penalty_without_half",

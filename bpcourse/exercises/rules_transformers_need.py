@@ -150,12 +150,13 @@ def _attention_variant(
     dk_upstream: Callable[[np.ndarray], np.ndarray] = lambda G: G,
     paths: str = "both",
     scaled: bool = True,
+    power: float = 0.5,
 ) -> Callable[..., Outputs]:
     """The scores' backward pass with one thing changed: which G each factor receives, which paths
-    into X are summed, whether the 1/√d_k is applied."""
+    into X are summed, whether the 1/√d_k is applied (or 1/d_k**power in its place)."""
 
     def variant(G: np.ndarray, X: np.ndarray, Wq: np.ndarray, Wk: np.ndarray) -> Outputs:
-        scale = 1.0 / np.sqrt(Wq.shape[0]) if scaled else 1.0
+        scale = Wq.shape[0] ** -power if scaled else 1.0
         dQ = (Wk @ X) @ dq_upstream(G) * scale
         dK = (Wq @ X) @ dk_upstream(G) * scale
         dX = {"both": Wq.T @ dQ + Wk.T @ dK, "q": Wq.T @ dQ, "k": Wk.T @ dK}[paths]
@@ -200,6 +201,12 @@ ATTENTION_SCORES_BACKWARD = Exercise(
             "the factor 1/√d_k of the scores is missing: it multiplies S, so it multiplies every gradient "
             "that comes back from S",
             _attention_variant(scaled=False),
+        ),
+        M(
+            "scaled_by_d_k",
+            "this divides by d_k where the scores divide by its square root, √d_k: the factor that comes "
+            "back from S is the one that multiplied it going forward",
+            _attention_variant(power=1.0),
         ),
     ),
     revisit="section 1, attention scores: the product rule twice, and the merge at X",
@@ -506,6 +513,12 @@ CLIP_BY_GLOBAL_NORM = Exercise(
             _scaled_each(lambda grads, c: [min(1.0, c / _global(grads) ** 2)] * len(grads)),
         ),
         M(
+            "unchanged",
+            "the gradients came back unchanged: their global norm ‖g‖ is above max_norm here, so every array "
+            "is multiplied by the same factor max_norm/‖g‖, smaller than 1",
+            lambda grads, max_norm: tuple(g.copy() for g in grads),
+        ),
+        M(
             "clipped_entries",
             "each entry was clipped to [-max_norm, max_norm] on its own: that changes the direction of "
             "the update; clipping by norm scales all the entries by one common factor",
@@ -571,6 +584,15 @@ def _from_the_left(grad: np.ndarray, shape: tuple[int, ...]) -> Outputs:
     return (out.sum(axis=ones, keepdims=True),)
 
 
+def _from_the_left_keeping_leading(grad: np.ndarray, shape: tuple[int, ...]) -> Outputs:
+    """The added axes left in place, and ``shape``'s axes of size 1 matched with ``grad``'s from the left."""
+    out = grad
+    for i, n in enumerate(shape):
+        if n == 1 and grad.shape[i] != 1:
+            out = out.sum(axis=i, keepdims=True)
+    return (out,)
+
+
 UNBROADCAST = Exercise(
     name="unbroadcast",
     notebook=NOTEBOOK,
@@ -588,6 +610,14 @@ UNBROADCAST = Exercise(
             "them too, so sum over them as well (numpy lines shapes up from the right, and the added axes "
             "are the first ones)",
             _unbroadcast_variant(leading=False),
+        ),
+        M(
+            "left_and_leading_kept",
+            "grad still has every axis it came with, and the input's axes of size 1 were matched with "
+            "grad's axes counted from the left: numpy lines shapes up from the RIGHT, so the axes "
+            "broadcasting added are grad's first axes (sum them away), and the input's last axis meets "
+            "grad's last axis",
+            _from_the_left_keeping_leading,
         ),
         M(
             "no_keepdims",
